@@ -1,0 +1,1 @@
+"""cocotb testbenches, one module per block; run them through verif.runner."""
