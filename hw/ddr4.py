@@ -1,0 +1,103 @@
+"""DDR4 rank geometry, timing parameters and DRAM command codes: the one definition.
+
+The rank scheduler (hardware), the DRAM model and protocol checker (verification) and the
+performance model all take a :class:`DDR4Timing` and :class:`DDR4Geometry` from here.
+Every timing is in DRAM command clock cycles (tCK = 0.833 ns at DDR4-2400), the clock the
+RTL runs in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from amaranth.lib import enum
+
+from .isa import DADDR_FIELDS
+
+_DADDR_WIDTH = {f.name: f.width for f in DADDR_FIELDS}
+
+__all__ = ["DDR4Geometry", "DDR4Timing", "DramCommand"]
+
+
+class DramCommand(enum.IntEnum, shape=3):
+    """Command codes on a Rank-NMP's DRAM command port."""
+
+    NOP = 0
+    ACT = 1  #: open ``row`` in (bank_group, bank)
+    RD = 2  #: read one BL8 burst (64 B) at ``column`` of the open row
+    PRE = 3  #: close (bank_group, bank)
+    REF = 4  #: refresh; every bank must be precharged
+
+
+@dataclass(frozen=True, kw_only=True)
+class DDR4Timing:
+    """DDR4 timing constraints in DRAM clock cycles. Defaults: DDR4-2400, 8 Gb x8 devices.
+
+    ``tBL`` is the burst length on the command clock (BL8 = 4 cycles); a rank delivers
+    64 B in those 4 cycles, 16 B per cycle.
+    """
+
+    tRCD: int = 16  #: ACT to RD, same bank
+    tCL: int = 16  #: RD to first data
+    tRP: int = 16  #: PRE to ACT (or REF), same bank
+    tRAS: int = 39  #: ACT to PRE, same bank
+    tRC: int = 55  #: ACT to ACT, same bank
+    tBL: int = 4  #: data cycles per burst
+    tCCD_S: int = 4  #: RD to RD, different bank group
+    tCCD_L: int = 6  #: RD to RD, same bank group
+    tRRD_S: int = 4  #: ACT to ACT, different bank group
+    tRRD_L: int = 6  #: ACT to ACT, same bank group
+    tFAW: int = 26  #: window holding at most four ACTs
+    tRTP: int = 9  #: RD to PRE, same bank
+    tREFI: int = 9360  #: average refresh interval
+    tRFC: int = 420  #: REF to next command (8 Gb)
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{f.name} must be a positive integer number of cycles, got {value!r}")
+        if self.tRC < self.tRAS + self.tRP:
+            raise ValueError(
+                f"tRC ({self.tRC}) must be at least tRAS + tRP ({self.tRAS} + {self.tRP})"
+            )
+        if self.tCCD_S < self.tBL:
+            raise ValueError(
+                f"tCCD_S ({self.tCCD_S}) must be at least tBL ({self.tBL}): bursts would overlap"
+            )
+        if self.tREFI <= self.tRFC:
+            raise ValueError(f"tREFI ({self.tREFI}) must be larger than tRFC ({self.tRFC})")
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DDR4Geometry:
+    """One rank: 4 bank groups x 4 banks, 64 K rows of 1024 columns of 8 B (8 KiB).
+
+    The defaults are the ranges of the NMP-Inst daddr sub-fields (``hw.isa.DADDR_FIELDS``).
+    """
+
+    bank_groups: int = 1 << _DADDR_WIDTH["bank_group"]
+    banks_per_group: int = 1 << _DADDR_WIDTH["bank"]
+    rows: int = 1 << _DADDR_WIDTH["row"]
+    columns: int = 1 << _DADDR_WIDTH["column"]
+    column_bytes: int = 8  #: the 64-bit rank data bus
+    burst_columns: int = 8  #: BL8: one RD returns 8 columns = 64 B
+
+    @property
+    def banks(self) -> int:
+        return self.bank_groups * self.banks_per_group
+
+    @property
+    def row_bytes(self) -> int:
+        return self.columns * self.column_bytes
+
+    @property
+    def burst_bytes(self) -> int:
+        return self.burst_columns * self.column_bytes
+
+    @property
+    def rank_bytes(self) -> int:
+        return self.banks * self.rows * self.row_bytes
