@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from amaranth.lib import enum
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
 
 from .isa import DADDR_FIELDS
 
 _DADDR_WIDTH = {f.name: f.width for f in DADDR_FIELDS}
 
-__all__ = ["DDR4Geometry", "DDR4Timing", "DramCommand"]
+__all__ = ["DDR4Geometry", "DDR4Timing", "DramCommand", "DramPortSignature", "line_address_layout"]
 
 
 class DramCommand(enum.IntEnum, shape=3):
@@ -101,3 +102,65 @@ class DDR4Geometry:
     @property
     def rank_bytes(self) -> int:
         return self.banks * self.rows * self.row_bytes
+
+    @property
+    def beat_bytes(self) -> int:
+        """Bytes delivered per DRAM clock cycle: two transfers (DDR) of the rank bus."""
+        return 2 * self.column_bytes
+
+    @property
+    def beats_per_burst(self) -> int:
+        return self.burst_bytes // self.beat_bytes
+
+    @property
+    def lines_per_row(self) -> int:
+        """64 B lines (bursts) per row."""
+        return self.columns // self.burst_columns
+
+
+def _bits(count: int) -> int:
+    return max(1, (count - 1).bit_length())
+
+
+def line_address_layout(geometry: DDR4Geometry = DDR4Geometry()) -> data.StructLayout:
+    """Rank-local address of one 64 B line (one burst): the RankCache tag and the
+    scheduler's request address. ``line`` is the column divided by the burst length."""
+    return data.StructLayout({
+        "line": _bits(geometry.lines_per_row),
+        "row": _bits(geometry.rows),
+        "bank": _bits(geometry.banks_per_group),
+        "bank_group": _bits(geometry.bank_groups),
+    })
+
+
+class DramPortSignature(wiring.Signature):
+    """A Rank-NMP's DRAM port, from the Rank-NMP's side (``Out`` = driven by the Rank-NMP).
+
+    Members: ``cmd`` (:class:`DramCommand`, one per cycle, ``NOP`` when idle),
+    ``bank_group``, ``bank``, ``row``, ``column`` (the command's address; ``column`` in 8 B
+    units), and from the DRAM ``rd_valid`` / ``rd_data``: a RD issued in cycle ``c``
+    returns its burst in cycles ``c + tCL .. c + tCL + tBL - 1``, ``beat_bytes`` (16 B)
+    per cycle in ascending address order (``rd_data`` bits 0-7 = the lowest byte).
+    """
+
+    def __init__(self, geometry: DDR4Geometry = DDR4Geometry()):
+        self._geometry = geometry
+        super().__init__({
+            "cmd": Out(DramCommand),
+            "bank_group": Out(_bits(geometry.bank_groups)),
+            "bank": Out(_bits(geometry.banks_per_group)),
+            "row": Out(_bits(geometry.rows)),
+            "column": Out(_bits(geometry.columns)),
+            "rd_valid": In(1),
+            "rd_data": In(8 * geometry.beat_bytes),
+        })
+
+    @property
+    def geometry(self) -> DDR4Geometry:
+        return self._geometry
+
+    def __eq__(self, other):
+        return isinstance(other, DramPortSignature) and other.geometry == self.geometry
+
+    def __repr__(self):
+        return f"DramPortSignature({self._geometry!r})"

@@ -1,0 +1,94 @@
+"""cocotb model of one DDR4 rank behind a Rank-NMP's DRAM port, with a protocol checker.
+
+Binds by prefix to the ports of :class:`hw.ddr4.DramPortSignature` (``PREFIX__cmd``,
+``PREFIX__bank_group``, ..., ``PREFIX__rd_data``). Every cycle it reads the command the DUT
+presents, checks it with :class:`verif.ddr4_checker.DDR4ProtocolChecker` (a violation
+raises :class:`verif.ddr4_checker.ProtocolError` and fails the test with the constraint,
+cycle and bank), and returns the burst of each RD from a :class:`verif.rank_image.RankImage`
+``tCL`` cycles later, one 16 B beat per cycle.
+
+Like :mod:`verif.stream`, it acts on the falling edge and samples in the read-only phase,
+so cycle ``n`` is the ``n``-th rising edge after the model started.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
+
+from .ddr4_checker import DDR4ProtocolChecker
+from .rank_image import RankImage
+
+__all__ = ["DramModel"]
+
+
+class DramModel:
+    """One rank: command decoding, protocol checking and read-data return.
+
+    Attributes
+    ----------
+    checker : DDR4ProtocolChecker
+        Bank state and command counts.
+    cycle : int
+        Cycles since the model started.
+    reads : list of (cycle, bank_group, bank, row, column)
+        Every RD, in order.
+    data_cycles : int
+        Cycles on which ``rd_valid`` was high (data-bus utilisation = data_cycles / cycle).
+    """
+
+    def __init__(self, dut, prefix: str, clock, image: RankImage, *,
+                 timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry()):
+        self.image = image
+        self.timing = timing
+        self.geometry = geometry
+        self.checker = DDR4ProtocolChecker(timing=timing, geometry=geometry)
+        self.clock = clock
+        self.cmd = getattr(dut, f"{prefix}__cmd")
+        self.bank_group = getattr(dut, f"{prefix}__bank_group")
+        self.bank = getattr(dut, f"{prefix}__bank")
+        self.row = getattr(dut, f"{prefix}__row")
+        self.column = getattr(dut, f"{prefix}__column")
+        self.rd_valid = getattr(dut, f"{prefix}__rd_valid")
+        self.rd_data = getattr(dut, f"{prefix}__rd_data")
+        self.cycle = 0
+        self.reads: list[tuple[int, int, int, int, int]] = []
+        self.data_cycles = 0
+        self.counts: Counter[DramCommand] = self.checker.counts
+        self._beats: dict[int, int] = {}  # cycle -> beat value to drive
+        self.rd_valid.value = 0
+        self.rd_data.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        beat_bytes = self.geometry.beat_bytes
+        while True:
+            await FallingEdge(self.clock)
+            beat = self._beats.pop(self.cycle, None)
+            self.rd_valid.value = int(beat is not None)
+            if beat is not None:
+                self.rd_data.value = beat
+                self.data_cycles += 1
+            await ReadOnly()
+            cmd = DramCommand(int(self.cmd.value))
+            if cmd == DramCommand.NOP:
+                self.checker.check_refresh(self.cycle)
+            else:
+                bg, bank = int(self.bank_group.value), int(self.bank.value)
+                row, column = int(self.row.value), int(self.column.value)
+                open_row = self.checker.command(
+                    self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)
+                if cmd == DramCommand.RD:
+                    self.reads.append((self.cycle, bg, bank, open_row, column))
+                    burst = self.image.read_burst(bank_group=bg, bank=bank, row=open_row, column=column)
+                    for k in range(self.geometry.beats_per_burst):
+                        chunk = burst[k * beat_bytes:(k + 1) * beat_bytes]
+                        self._beats[self.cycle + self.timing.tCL + k] = int.from_bytes(chunk, "little")
+            self.cycle += 1
