@@ -23,6 +23,11 @@ import numpy as np
 from amaranth.lib import data, enum
 
 __all__ = [
+    "CONFIG_FIELDS",
+    "CONFIG_LAYOUT",
+    "ConfigRegister",
+    "EOP_FIELDS",
+    "EOP_LAYOUT",
     "DADDR_FIELDS",
     "DADDR_LAYOUT",
     "DDR_CMD_ACT",
@@ -36,8 +41,10 @@ __all__ = [
     "NMP_INST_LAYOUT",
     "Field",
     "Opcode",
+    "config_daddr",
     "daddr_compose",
     "daddr_split",
+    "eop_daddr",
     "ints_to_words",
     "pack",
     "unpack",
@@ -108,7 +115,25 @@ FIELDS = _fields(
 INST_BITS = FIELDS[-1].offset + FIELDS[-1].width
 assert INST_BITS == 79
 
+#: daddr of an EOP instruction: which tags of the packet to return (bit t = tag t) and how
+#: many fp32 values each result vector has. Every rank returns the same tags and lengths, so
+#: the DIMM adder tree can add them beat by beat; a tag a rank never saw returns zeros.
+EOP_FIELDS = _fields([("tag_mask", 16), ("elements", 10), ("reserved", 6)])
+
+#: daddr of a CONFIG instruction: write ``value`` to configuration ``register``.
+CONFIG_FIELDS = _fields([("value", 24), ("register", 8)])
+
+
+class ConfigRegister(enum.IntEnum, shape=8):
+    """Configuration registers written by CONFIG instructions."""
+
+    Q8_ELEMENTS = 0  #: D, the element count of 8-bit rows (the rows of SUM_Q8 / WSUM_Q8)
+
 DADDR_LAYOUT = data.StructLayout({f.name: f.width for f in DADDR_FIELDS})
+EOP_LAYOUT = data.StructLayout({f.name: f.width for f in EOP_FIELDS})
+CONFIG_LAYOUT = data.StructLayout(
+    {f.name: ConfigRegister if f.name == "register" else f.width for f in CONFIG_FIELDS}
+)
 
 NMP_INST_LAYOUT = data.StructLayout(
     {
@@ -286,14 +311,28 @@ def ints_to_words(ints: Iterable[int]) -> np.ndarray:
     return np.array([(v & mask, v >> _WORD_BITS) for v in ints], dtype=np.uint64).reshape(-1, 2)
 
 
+def _compose(fields: tuple[Field, ...], prefix: str, parts: Mapping[str, object]) -> np.ndarray:
+    value = np.uint64(0)
+    for field in fields:
+        part = _as_uint64(f"{prefix}.{field.name}", parts.get(field.name, 0), field.width)
+        value = value | (part << np.uint64(field.offset))
+    return np.asarray(value).astype(np.uint32)
+
+
+def eop_daddr(*, tag_mask, elements) -> np.ndarray:
+    """daddr of an EOP returning the tags in ``tag_mask``, ``elements`` fp32 values each."""
+    return _compose(EOP_FIELDS, "eop", {"tag_mask": tag_mask, "elements": elements})
+
+
+def config_daddr(*, register: ConfigRegister, value) -> np.ndarray:
+    """daddr of a CONFIG writing ``value`` to ``register``."""
+    return _compose(CONFIG_FIELDS, "config", {"register": register, "value": value})
+
+
 def daddr_compose(*, rank, bank_group, bank, row, column) -> np.ndarray:
     """Build daddr values from their sub-fields (arrays broadcast); checks every width."""
     parts = {"rank": rank, "bank_group": bank_group, "bank": bank, "row": row, "column": column}
-    daddr = np.uint64(0)
-    for field in DADDR_FIELDS:
-        value = _as_uint64(f"daddr.{field.name}", parts[field.name], field.width)
-        daddr = daddr | (value << np.uint64(field.offset))
-    return np.asarray(daddr).astype(np.uint32)
+    return _compose(DADDR_FIELDS, "daddr", parts)
 
 
 def daddr_split(daddr) -> dict[str, np.ndarray]:

@@ -160,3 +160,18 @@ def test_daddr_compose_and_split():
     assert int(daddr_compose(rank=3, bank_group=0, bank=0, row=0, column=0)) == 3 << 30
     with pytest.raises(ValueError, match=re.escape("field 'daddr.row' value 65536 does not fit in 16 bits")):
         daddr_compose(rank=0, bank_group=0, bank=0, row=1 << 16, column=0)
+
+
+def test_control_operands_in_daddr():
+    from hw.isa import CONFIG_LAYOUT, EOP_LAYOUT, ConfigRegister, config_daddr, eop_daddr
+
+    daddr = int(eop_daddr(tag_mask=0x8001, elements=112))
+    assert daddr == 0x8001 | (112 << 16)
+    assert EOP_LAYOUT.const({"tag_mask": 0x8001, "elements": 112}).as_value().value == daddr
+    daddr = int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=248))
+    assert daddr == 248
+    assert CONFIG_LAYOUT.size == EOP_LAYOUT.size == 32
+    with pytest.raises(ValueError, match=re.escape("field 'eop.elements' value 1024 does not fit in 10 bits")):
+        eop_daddr(tag_mask=1, elements=1024)
+    with pytest.raises(ValueError, match=re.escape("field 'config.value' value 16777216 does not fit in 24 bits")):
+        config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=1 << 24)
