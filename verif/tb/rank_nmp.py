@@ -1,0 +1,207 @@
+"""cocotb testbench of ``rank_nmp``: random SLS packets against the golden model, bit for bit.
+
+The DUT's DRAM port drives :class:`verif.dram_model.DramModel` (any DDR4 protocol or
+timing violation fails the test); tables are placed in its :class:`RankImage`; NMP-Insts
+go in on ``inst`` with random gaps and partial sums come out on ``psum`` under random
+backpressure. Each packet's partial sums must equal :func:`sim_models.sls.sls` bit for
+bit (a single rank accumulates in instruction order from +0.0, which is the sequential
+order).
+
+Environment: ``RECNMP_PACKETS`` (default 12), ``RECNMP_STALL`` (pause probability on
+``inst`` and ``psum``, default 0.2), ``RECNMP_OPS`` (comma-separated operator names, default
+all four).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge
+
+from hw.ddr4 import DDR4Geometry
+from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
+from sim_models.sls import quantize_fused8, sls
+from verif.block_description import BlockDescription
+from verif.dram_model import DramModel
+from verif.rank_image import RankImage
+from verif.stream import StreamSink, StreamSource, random_pauses
+
+GEOMETRY = DDR4Geometry()
+LINE = GEOMETRY.burst_bytes
+
+
+class Table:
+    """An embedding table placed in one rank: row ``i`` occupies ``vsize`` lines of one DRAM row.
+
+    Consecutive table rows go to consecutive banks (bank-interleaved, like a driver would),
+    so random lookups spread over all 16 banks.
+    """
+
+    def __init__(self, rng, *, rows: int, quantised: bool, dim: int, base_row: int):
+        self.quantised = quantised
+        if quantised:
+            values = rng.standard_normal((rows, dim)).astype(np.float32)
+            self.host = quantize_fused8(values)  # FBGEMM layout: q..., scale, bias
+            # Device layout: scale and bias first, so they arrive first.
+            device = np.concatenate([self.host[:, dim:], self.host[:, :dim]], axis=1)
+            self.elements = dim
+        else:
+            self.host = (rng.standard_normal((rows, dim)) * 2).astype(np.float32)
+            device = self.host.view(np.uint8).reshape(rows, -1)
+            self.elements = dim
+        self.vsize = -(-device.shape[1] // LINE)
+        self.device = np.zeros((rows, self.vsize * LINE), np.uint8)
+        self.device[:, :device.shape[1]] = device
+        self.per_dram_row = GEOMETRY.lines_per_row // self.vsize
+        self.base_row = base_row
+
+    def location(self, index: int) -> dict[str, int]:
+        slot, within = divmod(index, self.per_dram_row)
+        bank_id, row = slot % GEOMETRY.banks, self.base_row + slot // GEOMETRY.banks
+        return {
+            "bank_group": bank_id // GEOMETRY.banks_per_group,
+            "bank": bank_id % GEOMETRY.banks_per_group,
+            "row": row,
+            "column": within * self.vsize * GEOMETRY.burst_columns,
+        }
+
+    def load(self, image: RankImage) -> None:
+        for index in range(len(self.device)):
+            image.write(**self.location(index), data=self.device[index])
+
+    def daddr(self, index: int) -> int:
+        loc = self.location(index)
+        return (loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28)
+
+
+def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
+    """One packet: (instruction words, mask, elements, expected {tag: fp32 vector})."""
+    tags = rng.choice(16, int(rng.integers(1, max_bags + 1)), replace=False)
+    weighted = opcode in (Opcode.WSUM, Opcode.WSUM_Q8)
+    lookups = []  # (tag, index, weight)
+    for tag in tags:
+        for _ in range(int(rng.integers(0, max_len + 1))):
+            # Small index pool: rows repeat, so the cache hits.
+            index = int(rng.integers(0, len(table.host)))
+            weight = np.float32(rng.standard_normal()) if weighted else np.float32(1.0)
+            lookups.append((int(tag), index, weight))
+    order = rng.permutation(len(lookups))  # bags interleave in the instruction stream
+    lookups = [lookups[i] for i in order]
+    insts = []
+    if table.quantised:
+        insts.append(dict(opcode=Opcode.CONFIG, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
+                          daddr=int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=table.elements))))
+    for tag, index, weight in lookups:
+        insts.append(dict(opcode=opcode, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD, daddr=table.daddr(index),
+                          vsize=table.vsize, weight=float(weight), locality=int(rng.integers(0, 2)),
+                          psum_tag=tag))
+    mask = 0
+    for tag in tags:
+        mask |= 1 << int(tag)
+    insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
+                      daddr=int(eop_daddr(tag_mask=mask, elements=table.elements))))
+    words = words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
+    expected = {}
+    for tag in sorted(int(t) for t in tags):
+        mine = [(index, weight) for t, index, weight in lookups if t == tag]
+        indices = np.array([i for i, _ in mine], np.int64)
+        weights = np.array([w for _, w in mine], np.float32) if weighted else None
+        expected[tag] = sls(table.host, indices, [len(mine)], weights=weights)[0]
+    return words, mask, table.elements, expected
+
+
+class Testbench:
+    def __init__(self, dut, *, stall: float, seed: int):
+        self.dut = dut
+        desc = BlockDescription.from_env()
+        self.lanes = desc.params["lanes"]
+        self.psum_layout = desc.layout("psum__payload")
+        self.image = RankImage(GEOMETRY)
+        self.dram = DramModel(dut, "dram", dut.clk, self.image)
+        self.source = StreamSource(dut, "inst", dut.clk, pause=random_pauses(stall, seed=seed))
+        self.sink = StreamSink(dut, "psum", dut.clk, pause=random_pauses(stall, seed=seed + 1))
+
+    async def reset(self) -> None:
+        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 2)
+        self.dut.rst.value = 0
+
+    def beats(self, words: list[int]):
+        """Decode psum beats: (tag, beat, [lanes uint32], last)."""
+        out = []
+        for word in words:
+            fields = self.psum_layout.unpack(word)
+            data = [fields[f"data.{n}"] for n in range(self.lanes)]
+            out.append((fields["tag"], fields["beat"], data, fields["last"]))
+        return out
+
+    def check_packet(self, n: int, beats, mask: int, elements: int, expected) -> None:
+        per_tag = -(-elements // self.lanes)
+        tags = [t for t in range(16) if mask >> t & 1]
+        assert len(beats) == per_tag * len(tags), (
+            f"packet {n}: {len(beats)} beats, expected {per_tag} for each of tags {tags}")
+        for i, (tag, beat, data, last) in enumerate(beats):
+            want_tag = tags[i // per_tag]
+            assert (tag, beat, last) == (want_tag, i % per_tag, int(i == len(beats) - 1)), (
+                f"packet {n} beat {i}: tag {tag} beat {beat} last {last}")
+        for t_i, tag in enumerate(tags):
+            got = np.array([v for _, _, data, _ in beats[t_i * per_tag:(t_i + 1) * per_tag] for v in data],
+                           np.uint32)[:elements]
+            want = expected.get(tag, np.zeros(elements, np.float32)).view(np.uint32)
+            both_nan = np.isnan(got.view(np.float32)) & np.isnan(want.view(np.float32))
+            bad = np.nonzero((got != want) & ~both_nan)[0]
+            assert len(bad) == 0, (
+                f"packet {n} tag {tag}: {len(bad)} elements differ, first at {bad[:5].tolist()}: "
+                f"expected {[hex(int(want[b])) for b in bad[:5]]}, got {[hex(int(got[b])) for b in bad[:5]]}")
+
+
+OPS = {"sum": Opcode.SUM, "wsum": Opcode.WSUM, "sum_q8": Opcode.SUM_Q8, "wsum_q8": Opcode.WSUM_Q8}
+
+
+@cocotb.test()
+async def random_packets_bit_exact(dut):
+    packets = int(os.environ.get("RECNMP_PACKETS", "12"))
+    stall = float(os.environ.get("RECNMP_STALL", "0.2"))
+    ops = [OPS[name] for name in os.environ.get("RECNMP_OPS", ",".join(OPS)).split(",")]
+    seed = cocotb.RANDOM_SEED
+    rng = np.random.default_rng(seed)
+    tb = Testbench(dut, stall=stall, seed=seed)
+    tables = [
+        Table(rng, rows=64, quantised=False, dim=16, base_row=100),    # 64 B rows, vsize 1
+        Table(rng, rows=64, quantised=False, dim=48, base_row=300),    # 192 B rows, vsize 3
+        Table(rng, rows=64, quantised=True, dim=56, base_row=500),     # 64 B rows, vsize 1
+        Table(rng, rows=64, quantised=True, dim=100, base_row=700),    # 108 B rows, vsize 2
+    ]
+    for table in tables:
+        table.load(tb.image)
+    await tb.reset()
+
+    plan = []
+    for n in range(packets):
+        opcode = ops[n % len(ops)]
+        quantised = opcode in (Opcode.SUM_Q8, Opcode.WSUM_Q8)
+        table = tables[2 * quantised + int(rng.integers(0, 2))]
+        words, mask, elements, expected = packet(rng, table, opcode)
+        tb.source.send_all(words)  # packets stream back to back: drains overlap fetches
+        plan.append((mask, elements, expected))
+    total_beats = sum(-(-e // tb.lanes) * bin(m).count("1") for m, e, _ in plan)
+    await tb.sink.wait_for(total_beats)
+    beats = tb.beats(tb.sink.received)
+    start = 0
+    for n, (mask, elements, expected) in enumerate(plan):
+        count = -(-elements // tb.lanes) * bin(mask).count("1")
+        tb.check_packet(n, beats[start:start + count], mask, elements, expected)
+        start += count
+    await ClockCycles(dut.clk, 40)
+    assert dut.idle.value == 1, "the rank is not idle after the last packet"
+    assert tb.image.unwritten_reads == 0, "the rank read memory no table was loaded in"
+    lines = int(dut.lines.value)
+    hits, misses = int(dut.cache_hits.value), int(dut.cache_misses.value)
+    assert hits + misses == lines, f"{hits} hits + {misses} misses != {lines} lines"
+    assert int(dut.reads.value) == len(tb.dram.reads) == misses
+    dut._log.info(f"{packets} packets, {lines} lines, {hits} cache hits, "
+                  f"{len(tb.dram.reads)} DRAM reads, {tb.dram.cycle} cycles")
