@@ -90,7 +90,7 @@ class RankNMP(wiring.Component):
     lanes : int
         fp32 lanes (1, 2, 4 or 8; default 4 = a rank's 16 B per cycle).
     max_elements : int
-        fp32 values per partial sum (default 128).
+        fp32 values per partial sum (default 256: 8-bit rows of up to 256 B).
     rob_lines : int
         Reorder-buffer slots (64 B lines in flight), a power of two 8..256 (default 64).
     scheduler_depth : int
@@ -111,7 +111,7 @@ class RankNMP(wiring.Component):
 
     def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
                  cache_size_bytes: int = 128 * 1024, cache_ways: int = 4, lanes: int = 4,
-                 max_elements: int = 128, rob_lines: int = 64, scheduler_depth: int = 16,
+                 max_elements: int = 256, rob_lines: int = 64, scheduler_depth: int = 16,
                  mul_latency: int = 4, add_latency: int = 3):
         if isinstance(lanes, bool) or lanes not in (1, 2, 4, 8):
             raise ValueError(f"lanes must be 1, 2, 4 or 8, got {lanes!r}")

@@ -90,10 +90,10 @@ class RankScheduler(wiring.Component):
     REF is issued tRP after the last PRE, then no command for tRFC. A refresh is therefore
     issued at most tRAS + tRP + one cycle per open bank after it is due, never postponed
     by a whole tREFI (the checker allows 8). Banks are closed after a refresh; buffered
-    requests reopen them (counted as row misses). Cost: the data bus idles for about
-    tRTP + (one cycle per open bank) + tRP + tRFC + tRCD = 461..476 cycles per tREFI at
-    DDR4-2400, so a saturating row-hit stream reaches about 95.0-95.1 % of the data bus
-    in the long run (tRFC / tREFI alone is 4.5 %).
+    requests reopen them (counted as row misses). Cost: the data bus idles for
+    tRTP + tRP + tRFC + tRCD - tBL = 457 cycles per tREFI at DDR4-2400, a few more when
+    many banks must be precharged one per cycle, so a saturating row-hit stream reaches
+    about 95.0-95.1 % of the data bus in the long run (tRFC / tREFI alone is 4.5 %).
 
     **Counters and hints.**
 

@@ -172,7 +172,7 @@ def _rank_nmp_params():
         Param("cache_size_bytes", int, 131072, "RankCache capacity in bytes"),
         Param("cache_ways", int, 4, "RankCache associativity"),
         Param("lanes", int, 4, "fp32 lanes (1, 2, 4 or 8)"),
-        Param("max_elements", int, 128, "fp32 values per partial sum"),
+        Param("max_elements", int, 256, "fp32 values per partial sum"),
         Param("rob_lines", int, 64, "reorder-buffer slots, 64 B lines in flight (8..256)"),
         Param("scheduler_depth", int, 16, "DRAM request buffer entries"),
         Param("mul_latency", int, 4, "multiplier latency in cycles (1..8)"),

@@ -27,8 +27,10 @@ from rtl_gen import generate
 from rtl_gen.toolchain import setup_verilator
 
 from .block_description import ENV_VAR as BLOCK_JSON_ENV
+from .coverage import ENV_VAR as COVERAGE_ENV
+from .coverage import RUN_ENV_VAR
 
-__all__ = ["WAIVERS", "build_root", "run_block_tests"]
+__all__ = ["WAIVERS", "build_root", "coverage_dir", "run_block_tests"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Verilator waivers for Amaranth-generated Verilog (documented in the file).
@@ -37,6 +39,11 @@ WAIVERS = Path(__file__).resolve().parent / "verilator_waivers.vlt"
 
 def build_root() -> Path:
     return Path(os.environ.get("RECNMP_SIM_BUILD", REPO_ROOT / "sim_build")).resolve()
+
+
+def coverage_dir() -> Path:
+    """Where the cocotb runs of this regression export their functional coverage."""
+    return build_root() / "coverage"
 
 
 def _env_flag(name: str) -> bool:
@@ -173,7 +180,12 @@ def run_block_tests(
             results_xml=str(results_xml),
             waves=waves,
             test_args=["--trace-file", f"{name}.fst"] if waves else [],
-            extra_env={BLOCK_JSON_ENV: str(generated.json_path), **(extra_env or {})},
+            extra_env={
+                BLOCK_JSON_ENV: str(generated.json_path),
+                COVERAGE_ENV: str(coverage_dir()),
+                RUN_ENV_VAR: f"{build_dir.name}-{name}",
+                **(extra_env or {}),
+            },
             log_file=run_dir / "sim.log",
         )
     except SystemExit:

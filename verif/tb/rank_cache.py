@@ -39,6 +39,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from sim_models.rank_cache import RankCacheModel
 from verif.block_description import BlockDescription
+from verif import coverage
 from verif.stream import StreamSink, StreamSource, random_pauses
 
 __all__ = ["COUNTERS", "CycleSample", "Fields", "Scoreboard", "Testbench", "Traffic", "coverage_bins"]
@@ -568,6 +569,7 @@ async def random_traffic(dut):
         f"{sb.model.counters()}; hit rate {hit_rate:.1%}; busy runs {sb.busy_runs}; "
         f"{len(sb.sets_filled)} of {sb.sets} sets filled")
     coverage_db.report_coverage(dut._log.info, bins=True)
+    coverage.export()
     missing = sb.missing_bins()
     assert not missing, f"coverage bins never hit: {missing}"
     assert coverage_db["rank_cache"].coverage == coverage_db["rank_cache"].size

@@ -24,6 +24,9 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from hw.ddr4 import DDR4Geometry
 from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
 from sim_models.sls import quantize_fused8, sls
+from cocotb_coverage.coverage import CoverCross, CoverPoint
+
+from verif import coverage
 from verif.block_description import BlockDescription
 from verif.dram_model import DramModel
 from verif.rank_image import RankImage
@@ -77,8 +80,27 @@ class Table:
         return (loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28)
 
 
+@CoverPoint("rank_nmp.opcode", xf=lambda op, vsize, tag, loc: op.name,
+            bins=["SUM", "WSUM", "SUM_Q8", "WSUM_Q8"])
+@CoverPoint("rank_nmp.vsize", xf=lambda op, vsize, tag, loc: vsize, bins=[1, 2, 3, 4])
+@CoverCross("rank_nmp.opcode_x_vsize", items=["rank_nmp.opcode", "rank_nmp.vsize"])
+@CoverPoint("rank_nmp.tag", xf=lambda op, vsize, tag, loc: tag, bins=list(range(16)))
+@CoverPoint("rank_nmp.locality", xf=lambda op, vsize, tag, loc: loc, bins=[0, 1])
+def sample_lookup(opcode, vsize, tag, locality):
+    """Coverage of the lookups sent."""
+
+
+@CoverPoint("rank_nmp.cache_outcome", xf=lambda counters: [k for k, v in counters.items() if v],
+            bins=["cache_hits", "cache_bypasses", "cache_fills", "cache_evictions", "row_conflicts"],
+            rel=lambda value, b: b in value)
+@CoverPoint("rank_nmp.empty_tag_in_mask", xf=lambda counters: counters["empty_tags"], bins=[True],
+            rel=lambda value, b: value > 0)
+def sample_run(counters):
+    """Coverage of what happened inside the rank over the run."""
+
+
 def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
-    """One packet: (instruction words, mask, elements, expected {tag: fp32 vector})."""
+    """One packet: (instruction words, mask, elements, expected {tag: fp32 vector}, empty bags)."""
     tags = rng.choice(16, int(rng.integers(1, max_bags + 1)), replace=False)
     weighted = opcode in (Opcode.WSUM, Opcode.WSUM_Q8)
     lookups = []  # (tag, index, weight)
@@ -95,8 +117,10 @@ def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
         insts.append(dict(opcode=Opcode.CONFIG, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
                           daddr=int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=table.elements))))
     for tag, index, weight in lookups:
+        locality = int(rng.integers(0, 2))
+        sample_lookup(opcode, table.vsize, tag, locality)
         insts.append(dict(opcode=opcode, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD, daddr=table.daddr(index),
-                          vsize=table.vsize, weight=float(weight), locality=int(rng.integers(0, 2)),
+                          vsize=table.vsize, weight=float(weight), locality=locality,
                           psum_tag=tag))
     mask = 0
     for tag in tags:
@@ -104,13 +128,14 @@ def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
     insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
                       daddr=int(eop_daddr(tag_mask=mask, elements=table.elements))))
     words = words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
-    expected = {}
+    expected, empty = {}, 0
     for tag in sorted(int(t) for t in tags):
         mine = [(index, weight) for t, index, weight in lookups if t == tag]
         indices = np.array([i for i, _ in mine], np.int64)
         weights = np.array([w for _, w in mine], np.float32) if weighted else None
         expected[tag] = sls(table.host, indices, [len(mine)], weights=weights)[0]
-    return words, mask, table.elements, expected
+        empty += not mine
+    return words, mask, table.elements, expected, empty
 
 
 class Testbench:
@@ -170,24 +195,24 @@ async def random_packets_bit_exact(dut):
     seed = cocotb.RANDOM_SEED
     rng = np.random.default_rng(seed)
     tb = Testbench(dut, stall=stall, seed=seed)
-    tables = [
-        Table(rng, rows=64, quantised=False, dim=16, base_row=100),    # 64 B rows, vsize 1
-        Table(rng, rows=64, quantised=False, dim=48, base_row=300),    # 192 B rows, vsize 3
-        Table(rng, rows=64, quantised=True, dim=56, base_row=500),     # 64 B rows, vsize 1
-        Table(rng, rows=64, quantised=True, dim=100, base_row=700),    # 108 B rows, vsize 2
-    ]
+    # fp32 rows of 64-256 B (vsize 1-4), 8-bit rows of 64-256 B (D+8 bytes, vsize 1-4).
+    fp32_tables = [Table(rng, rows=48, quantised=False, dim=16 * v, base_row=100 * v) for v in (1, 2, 3, 4)]
+    q8_tables = [Table(rng, rows=48, quantised=True, dim=d, base_row=1000 + 100 * n)
+                 for n, d in enumerate((56, 100, 150, 200))]
+    tables = fp32_tables + q8_tables
     for table in tables:
         table.load(tb.image)
     await tb.reset()
 
-    plan = []
+    plan, empty_bags = [], 0
     for n in range(packets):
         opcode = ops[n % len(ops)]
         quantised = opcode in (Opcode.SUM_Q8, Opcode.WSUM_Q8)
-        table = tables[2 * quantised + int(rng.integers(0, 2))]
-        words, mask, elements, expected = packet(rng, table, opcode)
+        table = (q8_tables if quantised else fp32_tables)[(n // len(ops)) % 4]
+        words, mask, elements, expected, empty = packet(rng, table, opcode)
         tb.source.send_all(words)  # packets stream back to back: drains overlap fetches
         plan.append((mask, elements, expected))
+        empty_bags += empty
     total_beats = sum(-(-e // tb.lanes) * bin(m).count("1") for m, e, _ in plan)
     await tb.sink.wait_for(total_beats)
     beats = tb.beats(tb.sink.received)
@@ -203,5 +228,10 @@ async def random_packets_bit_exact(dut):
     hits, misses = int(dut.cache_hits.value), int(dut.cache_misses.value)
     assert hits + misses == lines, f"{hits} hits + {misses} misses != {lines} lines"
     assert int(dut.reads.value) == len(tb.dram.reads) == misses
+    counters = {name: int(getattr(dut, name).value)
+                for name in ("cache_hits", "cache_bypasses", "cache_fills", "cache_evictions", "row_conflicts")}
+    counters["empty_tags"] = empty_bags
+    sample_run(counters)
+    coverage.export()
     dut._log.info(f"{packets} packets, {lines} lines, {hits} cache hits, "
                   f"{len(tb.dram.reads)} DRAM reads, {tb.dram.cycle} cycles")
