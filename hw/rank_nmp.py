@@ -196,7 +196,9 @@ class RankNMP(wiring.Component):
             "eop": 1, "opcode": Opcode, "weight": 32, "tag": 4, "vsize": 3,
             "first": id_width, "q8_elements": 10, "drain": EOP_LAYOUT,
         })
-        m.submodules.op_fifo = op_fifo = SyncFIFOBuffered(width=op_layout.size, depth=8)
+        # One entry per lookup in flight (each holds at least one ROB slot) plus EOPs, so
+        # that the operation queue never limits the lines in flight below the ROB's size.
+        m.submodules.op_fifo = op_fifo = SyncFIFOBuffered(width=op_layout.size, depth=rob_lines + 8)
         op_in = Signal(op_layout)
         op = data.View(op_layout, op_fifo.r_data)
         m.d.comb += op_fifo.w_data.eq(op_in)
@@ -374,7 +376,7 @@ class RankNMP(wiring.Component):
             mul_scale.o.ready.eq(1),
             mul_bias.o.ready.eq(1),
         ]
-        pos = Signal(range(8 * 64 + 64))  # byte offset of the next 8-bit group in the row
+        pos = Signal(range(8 * 64 + 64), init=_SCALE_BIAS_BYTES)  # byte offset of the next 8-bit group
         group = Signal(range(1024))  # datapath beat of the 8-bit row
         groups = Signal(range(1024))  # beats of the row: ceil(D / lanes), within the row's bursts
         wanted = (op.q8_elements + lanes - 1) >> (lanes.bit_length() - 1)
@@ -387,34 +389,34 @@ class RankNMP(wiring.Component):
         dp_in = dp.i.payload
         m.d.comb += dp_in.tag.eq(op.tag)
         with m.FSM(name="retire"):
-            with m.State("NEXT"):
-                with m.If(op_fifo.r_rdy):
-                    m.d.sync += [k.eq(0), j.eq(0), pos.eq(_SCALE_BIAS_BYTES), group.eq(0)]
-                    with m.If(op.eop):
-                        m.next = "DRAIN"
-                    with m.Elif(quantised):
-                        m.next = "PROLOGUE"
-                    with m.Else():
-                        m.next = "STREAM"
-            with m.State("STREAM"):
-                m.d.comb += [
-                    dp.i.valid.eq(ready.bit_select(slot, 1)),
-                    dp_in.beat.eq(k * beats_per_line + j),
-                ]
-                for n in range(lanes):
+            with m.State("RUN"):
+                # fp32 lookups and EOPs are handled in this state, so that one operation
+                # follows another with no bubble: the datapath takes a beat every cycle.
+                with m.If(op_fifo.r_rdy & op.eop):
+                    m.d.comb += [dp.drain.valid.eq(1), dp.drain.payload.eq(op.drain)]
+                    with m.If(dp.drain.ready):
+                        m.d.comb += op_fifo.r_en.eq(1)
+                with m.Elif(op_fifo.r_rdy & quantised):
+                    m.next = "PROLOGUE"
+                with m.Elif(op_fifo.r_rdy):
                     m.d.comb += [
-                        dp_in.a[n].eq(weight),
-                        dp_in.b[n].eq(line.word_select(j * lanes + n, 32)),
-                        dp_in.c[n].eq(_MINUS_ZERO),
+                        dp.i.valid.eq(ready.bit_select(slot, 1)),
+                        dp_in.beat.eq(k * beats_per_line + j),
                     ]
-                with m.If(dp.i.valid & dp.i.ready):
-                    m.d.sync += j.eq(j + 1)
-                    with m.If(j == beats_per_line - 1):
-                        m.d.comb += free_slot.eq(1)
-                        m.d.sync += [j.eq(0), k.eq(k + 1)]
-                        with m.If(k + 1 == vsize):
-                            m.d.comb += op_fifo.r_en.eq(1)
-                            m.next = "NEXT"
+                    for n in range(lanes):
+                        m.d.comb += [
+                            dp_in.a[n].eq(weight),
+                            dp_in.b[n].eq(line.word_select(j * lanes + n, 32)),
+                            dp_in.c[n].eq(_MINUS_ZERO),
+                        ]
+                    with m.If(dp.i.valid & dp.i.ready):
+                        m.d.sync += j.eq(j + 1)
+                        with m.If(j == beats_per_line - 1):
+                            m.d.comb += free_slot.eq(1)
+                            m.d.sync += [j.eq(0), k.eq(k + 1)]
+                            with m.If(k + 1 == vsize):
+                                m.d.comb += op_fifo.r_en.eq(1)
+                                m.d.sync += k.eq(0)
             with m.State("PROLOGUE"):
                 m.d.comb += [
                     mul_scale.i.valid.eq(ready.bit_select(slot, 1)),
@@ -451,18 +453,11 @@ class RankNMP(wiring.Component):
                 # Release the row's lines not released while streaming.
                 with m.If(tail[:id_width] == (op.first + vsize)[:id_width]):
                     m.d.comb += op_fifo.r_en.eq(1)
-                    m.next = "NEXT"
+                    m.d.sync += [pos.eq(_SCALE_BIAS_BYTES), group.eq(0)]
+                    m.next = "RUN"
                 with m.Else():
                     # Only once its data is in: the slot is reused as soon as it is free.
                     m.d.comb += free_slot.eq(ready.bit_select(tail[:id_width], 1))
-            with m.State("DRAIN"):
-                m.d.comb += [
-                    dp.drain.valid.eq(1),
-                    dp.drain.payload.eq(op.drain),
-                ]
-                with m.If(dp.drain.ready):
-                    m.d.comb += op_fifo.r_en.eq(1)
-                    m.next = "NEXT"
 
         m.d.comb += self.idle.eq(
             ~inst_fifo.r_rdy & ~op_fifo.r_rdy & (in_flight == 0) & sched.idle & ~dp.busy)

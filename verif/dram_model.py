@@ -13,14 +13,14 @@ so cycle ``n`` is the ``n``-th rising edge after the model started.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 
-from .ddr4_checker import DDR4ProtocolChecker
+from .ddr4_checker import DDR4ProtocolChecker, ProtocolError
 from .rank_image import RankImage
 
 __all__ = ["DramModel"]
@@ -60,6 +60,8 @@ class DramModel:
         self.data_cycles = 0
         self.counts: Counter[DramCommand] = self.checker.counts
         self._beats: dict[int, int] = {}  # cycle -> beat value to drive
+        #: The last commands (cycle, name, bank group, bank, row, column), for error messages.
+        self.recent: deque[tuple] = deque(maxlen=12)
         self.rd_valid.value = 0
         self.rd_data.value = 0
         self._task = cocotb.start_soon(self._run())
@@ -83,8 +85,16 @@ class DramModel:
             else:
                 bg, bank = int(self.bank_group.value), int(self.bank.value)
                 row, column = int(self.row.value), int(self.column.value)
-                open_row = self.checker.command(
-                    self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)
+                self.recent.append((self.cycle, cmd.name, bg, bank, row, column))
+                try:
+                    open_row = self.checker.command(
+                        self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)
+                except ProtocolError as error:
+                    history = "\n".join(
+                        f"  cycle {c}: {name} bank group {g} bank {b} row {r} column {col}"
+                        for c, name, g, b, r, col in self.recent)
+                    error.args = (f"{error.args[0]}\nlast commands:\n{history}",)
+                    raise
                 if cmd == DramCommand.RD:
                     self.reads.append((self.cycle, bg, bank, open_row, column))
                     burst = self.image.read_burst(bank_group=bg, bank=bank, row=open_row, column=column)

@@ -1,4 +1,4 @@
-"""fp32_mul under cocotb + Verilator: directed vectors, 200k random pairs, latency (verif.tb.fp32_binary_op)."""
+"""fp32_mul under cocotb + Verilator: directed set, 200k random pairs, latency."""
 
 import pytest
 

@@ -14,14 +14,17 @@ all four).
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from hw.ddr4 import DDR4Geometry
+from hw.ddr4 import DDR4Geometry, DramCommand
 from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
 from sim_models.sls import quantize_fused8, sls
 from cocotb_coverage.coverage import CoverCross, CoverPoint
@@ -39,11 +42,16 @@ LINE = GEOMETRY.burst_bytes
 class Table:
     """An embedding table placed in one rank: row ``i`` occupies ``vsize`` lines of one DRAM row.
 
-    Consecutive table rows go to consecutive banks (bank-interleaved, like a driver would),
-    so random lookups spread over all 16 banks.
+    Placement (``layout``): ``"bank"`` puts consecutive table rows in consecutive banks, so
+    random lookups spread over all 16 banks; ``"bank_group"`` fills one DRAM row in each of
+    the 16 banks, consecutive indices alternating bank groups, so a run of consecutive
+    indices is a stream of row hits across bank groups (the pattern that can use the whole
+    data bus: same-group bursts are tCCD_L apart); ``"scattered"``
+    gives every table row its own random DRAM row and bank (all lookups miss the row buffer).
     """
 
-    def __init__(self, rng, *, rows: int, quantised: bool, dim: int, base_row: int):
+    def __init__(self, rng, *, rows: int, quantised: bool, dim: int, base_row: int,
+                 layout: str = "bank"):
         self.quantised = quantised
         if quantised:
             values = rng.standard_normal((rows, dim)).astype(np.float32)
@@ -60,8 +68,23 @@ class Table:
         self.device[:, :device.shape[1]] = device
         self.per_dram_row = GEOMETRY.lines_per_row // self.vsize
         self.base_row = base_row
+        self.layout = layout
+        if layout == "scattered":
+            self.scatter = [(int(b), int(r)) for b, r in zip(
+                rng.integers(0, GEOMETRY.banks, rows),
+                rng.choice(GEOMETRY.rows - base_row, rows, replace=False) + base_row)]
 
     def location(self, index: int) -> dict[str, int]:
+        if self.layout == "scattered":
+            bank_id, row = self.scatter[index]
+            return {"bank_group": bank_id // GEOMETRY.banks_per_group,
+                    "bank": bank_id % GEOMETRY.banks_per_group, "row": row, "column": 0}
+        if self.layout == "bank_group":
+            within, bank_id = divmod(index, GEOMETRY.banks)
+            row, within = divmod(within, self.per_dram_row)
+            return {"bank_group": bank_id % GEOMETRY.bank_groups,
+                    "bank": bank_id // GEOMETRY.bank_groups, "row": self.base_row + row,
+                    "column": within * self.vsize * GEOMETRY.burst_columns}
         slot, within = divmod(index, self.per_dram_row)
         bank_id, row = slot % GEOMETRY.banks, self.base_row + slot // GEOMETRY.banks
         return {
@@ -235,3 +258,85 @@ async def random_packets_bit_exact(dut):
     coverage.export()
     dut._log.info(f"{packets} packets, {lines} lines, {hits} cache hits, "
                   f"{len(tb.dram.reads)} DRAM reads, {tb.dram.cycle} cycles")
+
+
+def lookup_packets(table: Table, indices, *, pooling: int = 80, bags: int = 8) -> list[int]:
+    """SUM lookups of ``indices`` in order: bags of ``pooling`` lookups, ``bags`` bags per
+    packet (the paper's setup: 80 vectors per pooling, 8 poolings per packet), locality 0
+    (every line from DRAM)."""
+    insts = []
+    per_packet = pooling * bags
+    for start in range(0, len(indices), per_packet):
+        chunk = indices[start:start + per_packet]
+        for n, index in enumerate(chunk):
+            insts.append(dict(opcode=Opcode.SUM, ddr_cmd=DDR_CMD_RD, daddr=table.daddr(int(index)),
+                              vsize=table.vsize, weight=1.0, locality=0, psum_tag=n // pooling))
+        insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
+                          daddr=int(eop_daddr(tag_mask=(1 << bags) - 1, elements=table.elements))))
+    return words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
+
+
+def drained_beats(lookups: int, lanes: int, elements: int, *, pooling: int = 80, bags: int = 8) -> int:
+    return -(-lookups // (pooling * bags)) * bags * -(-elements // lanes)
+
+
+async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
+    """Run ``words``; count DRAM data cycles and datapath beats over the busy window."""
+    dut = tb.dut
+    first_read, start_cycle = len(tb.dram.reads), tb.dram.cycle
+    data_start = tb.dram.data_cycles
+    refs = tb.dram.counts[DramCommand.REF]
+    beats = {"n": 0}
+
+    async def count_datapath():
+        while True:
+            await FallingEdge(dut.clk)
+            if dut.datapath.i__valid.value == 1 and dut.datapath.i__ready.value == 1:
+                beats["n"] += 1
+
+    counter = cocotb.start_soon(count_datapath())
+    wall = time.perf_counter()
+    received = tb.sink.transfers
+    tb.source.send_all(words)
+    await tb.sink.wait_for(received + drained_beats)
+    wall = time.perf_counter() - wall
+    counter.cancel()
+    reads = tb.dram.reads[first_read:]
+    window = reads[-1][0] + tb.dram.timing.tCL + tb.dram.timing.tBL - reads[0][0] - tb.dram.timing.tCL
+    cycles = tb.dram.cycle - start_cycle
+    return {
+        "lookups": len(reads),
+        "cycles": cycles,
+        "refreshes": tb.dram.counts[DramCommand.REF] - refs,
+        "data_bus_utilisation": (tb.dram.data_cycles - data_start) / window,
+        "datapath_utilisation": beats["n"] / window,
+        "lookups_per_1000_cycles": 1000 * len(reads) / (reads[-1][0] - reads[0][0] + 1),
+        "simulated_cycles_per_second": cycles / wall,
+    }
+
+
+@cocotb.test(skip=os.environ.get("RECNMP_BENCH_OUT") is None)
+async def throughput_benchmark(dut):
+    """Row-hit streams across bank groups, and scattered rows across 16 banks (figures to JSON)."""
+    rng = np.random.default_rng(1)
+    tb = Testbench(dut, stall=0.0, seed=1)
+    hits = Table(rng, rows=2048, quantised=False, dim=16, base_row=10, layout="bank_group")
+    scattered = Table(rng, rows=2048, quantised=False, dim=16, base_row=2000, layout="scattered")
+    for table in (hits, scattered):
+        table.load(tb.image)
+    await tb.reset()
+    count = int(os.environ.get("RECNMP_BENCH_LOOKUPS", "6400"))
+    results = {}
+    # Starts at reset and ends before the first refresh (tREFI = 9360 cycles).
+    first = 2048
+    words = lookup_packets(hits, np.arange(first) % len(hits.host))
+    results["row_hits_between_refreshes"] = await measure(
+        tb, words, drained_beats(first, tb.lanes, hits.elements))
+    words = lookup_packets(hits, np.arange(count) % len(hits.host))
+    results["row_hits_with_refresh"] = await measure(
+        tb, words, drained_beats(count, tb.lanes, hits.elements))
+    words = lookup_packets(scattered, rng.integers(0, len(scattered.host), count // 2))
+    results["random_rows_16_banks"] = await measure(
+        tb, words, drained_beats(count // 2, tb.lanes, hits.elements))
+    results["timing"] = tb.dram.timing.as_dict()
+    Path(os.environ["RECNMP_BENCH_OUT"]).write_text(json.dumps(results, indent=2))
