@@ -115,7 +115,7 @@ def sample_lookup(opcode, vsize, tag, locality):
 
 @CoverPoint("rank_nmp.cache_outcome", xf=lambda counters: [k for k, v in counters.items() if v],
             bins=["cache_hits", "cache_bypasses", "cache_fills", "cache_evictions", "row_conflicts"],
-            rel=lambda value, b: b in value)
+            rel=lambda value, b: b in value, inj=False)
 @CoverPoint("rank_nmp.empty_tag_in_mask", xf=lambda counters: counters["empty_tags"], bins=[True],
             rel=lambda value, b: value > 0)
 def sample_run(counters):
