@@ -12,6 +12,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pipeline import Step, stream_pipeline, wire
+from .params import check_latency
 
 __all__ = [
     "FP32Adder",
@@ -248,8 +249,7 @@ class FP32Adder(wiring.Component):
     """
 
     def __init__(self, *, latency: int = 3):
-        if not isinstance(latency, int) or isinstance(latency, bool) or not 1 <= latency <= 8:
-            raise ValueError(f"latency must be an integer from 1 to 8, got {latency!r}")
+        check_latency("latency", latency)
         self._latency = latency
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),

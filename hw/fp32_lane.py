@@ -8,15 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from .fp32_add import FP32Adder
 from .fp32_mul import FP32Multiplier
+from .params import check_latency
 from .pipeline import delay
 
-__all__ = ["FP32Lane", "check_latency"]
-
-
-def check_latency(name: str, value) -> None:
-    """Raise ``ValueError`` unless ``value`` is a unit latency (an integer 1..8)."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 8:
-        raise ValueError(f"{name} must be an integer from 1 to 8, got {value!r}")
+__all__ = ["FP32Lane"]
 
 
 class FP32Lane(wiring.Component):

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .fp32_add import leading_zeros, round_and_pack, shift_left, shift_right_sticky, unpack_fp32
 from .pipeline import Step, stream_pipeline, wire
+from .params import check_latency
 
 __all__ = ["FP32Multiplier"]
 
@@ -135,8 +136,7 @@ class FP32Multiplier(wiring.Component):
     """
 
     def __init__(self, *, latency: int = 4):
-        if not isinstance(latency, int) or isinstance(latency, bool) or not 1 <= latency <= 8:
-            raise ValueError(f"latency must be an integer from 1 to 8, got {latency!r}")
+        check_latency("latency", latency)
         self._latency = latency
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),

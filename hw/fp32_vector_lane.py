@@ -6,7 +6,8 @@ from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fp32_lane import FP32Lane, check_latency
+from .fp32_lane import FP32Lane
+from .params import check_latency
 
 __all__ = ["FP32VectorLane"]
 

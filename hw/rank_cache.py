@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, line_address_layout
+from .params import check_int
 
 __all__ = ["RankCache"]
 
@@ -143,8 +144,7 @@ class RankCache(wiring.Component):
                 f"size_bytes ({size_bytes}) must hold at least one set of {ways} ways of "
                 f"{line_bytes} B lines ({line_bytes * ways} B)"
             )
-        if isinstance(id_width, bool) or not isinstance(id_width, int) or not 1 <= id_width <= 32:
-            raise ValueError(f"id_width must be an integer from 1 to 32, got {id_width!r}")
+        check_int("id_width", id_width, 1, 32)
         addr_layout = line_address_layout(geometry)
         sets = size_bytes // (line_bytes * ways)
         set_bits = sets.bit_length() - 1

@@ -11,6 +11,7 @@ from .fp32_add import FP32Adder
 from .fp32_mul import FP32Multiplier
 from .isa import EOP_LAYOUT
 from .pipeline import delay
+from .params import check_latency
 
 __all__ = ["RankDatapath"]
 
@@ -74,9 +75,8 @@ class RankDatapath(wiring.Component):
             raise ValueError(
                 f"max_elements must be a multiple of lanes ({lanes}) from {lanes} to 1023, got {max_elements!r}"
             )
-        for name, value in (("mul_latency", mul_latency), ("add_latency", add_latency)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 8:
-                raise ValueError(f"{name} must be an integer from 1 to 8, got {value!r}")
+        check_latency("mul_latency", mul_latency)
+        check_latency("add_latency", add_latency)
         self._lanes = lanes
         self._max_elements = max_elements
         self._mul_latency = mul_latency

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, DDR4Timing, DramCommand, DramPortSignature, line_address_layout
 from .isa import DDR_CMD_ACT, DDR_CMD_PRE, DDR_CMD_RD
+from .params import check_int
 
 __all__ = ["HINT_CONFLICT", "HINT_HIT", "HINT_MISS", "RankScheduler", "RankSchedulerTop", "expected_hint"]
 
@@ -151,14 +152,9 @@ class RankScheduler(wiring.Component):
         if timing.tBL != geometry.beats_per_burst:
             raise ValueError(
                 f"tBL ({timing.tBL}) must equal the beats of a burst ({geometry.beats_per_burst})")
-        if not isinstance(depth, int) or isinstance(depth, bool) or not 2 <= depth <= 64:
-            raise ValueError(f"depth must be an integer from 2 to 64, got {depth!r}")
-        if not isinstance(id_width, int) or isinstance(id_width, bool) or not 1 <= id_width <= 16:
-            raise ValueError(f"id_width must be an integer from 1 to 16, got {id_width!r}")
-        if (not isinstance(starvation_limit, int) or isinstance(starvation_limit, bool)
-                or not 1 <= starvation_limit <= 1024):
-            raise ValueError(
-                f"starvation_limit must be an integer from 1 to 1024, got {starvation_limit!r}")
+        check_int("depth", depth, 2, 64)
+        check_int("id_width", id_width, 1, 16)
+        check_int("starvation_limit", starvation_limit, 1, 1024)
         self._timing = timing
         self._geometry = geometry
         self._depth = depth

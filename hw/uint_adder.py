@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .params import check_int, check_latency
+
 __all__ = ["UIntAdder"]
 
 
@@ -30,10 +32,8 @@ class UIntAdder(wiring.Component):
     """
 
     def __init__(self, *, width: int = 8, latency: int = 1):
-        if not isinstance(width, int) or not 1 <= width <= 64:
-            raise ValueError(f"width must be an integer from 1 to 64, got {width!r}")
-        if not isinstance(latency, int) or not 1 <= latency <= 8:
-            raise ValueError(f"latency must be an integer from 1 to 8, got {latency!r}")
+        check_int("width", width, 1, 64)
+        check_latency("latency", latency)
         self._width = width
         self._latency = latency
         super().__init__({
