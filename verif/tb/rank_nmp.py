@@ -3,7 +3,7 @@
 The DUT's DRAM port drives :class:`verif.dram_model.DramModel` (any DDR4 protocol or
 timing violation fails the test); tables are placed in its :class:`RankImage`; NMP-Insts
 go in on ``inst`` with random gaps and partial sums come out on ``psum`` under random
-backpressure. Each packet's partial sums must equal :func:`sim_models.sls.sls` bit for
+backpressure; malformed instructions (dropped and counted) and INVALIDATEs are mixed in. Each packet's partial sums must equal :func:`sim_models.sls.sls` bit for
 bit (a single rank accumulates in instruction order from +0.0, which is the sequential
 order).
 
@@ -17,18 +17,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
-
-from hw.ddr4 import DDR4Geometry, DramCommand
-from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
-from sim_models.sls import quantize_fused8, sls
 from cocotb_coverage.coverage import CoverCross, CoverPoint
 
+from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
+from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
+from sim_models.sls import quantize_fused8, sls
 from verif import coverage
 from verif.block_description import BlockDescription
 from verif.dram_model import DramModel
@@ -118,6 +118,8 @@ def sample_lookup(opcode, vsize, tag, locality):
             rel=lambda value, b: b in value, inj=False)
 @CoverPoint("rank_nmp.empty_tag_in_mask", xf=lambda counters: counters["empty_tags"], bins=[True],
             rel=lambda value, b: value > 0)
+@CoverPoint("rank_nmp.control", xf=lambda counters: [k for k in ("invalidates", "illegal") if counters[k]],
+            bins=["invalidates", "illegal"], rel=lambda value, b: b in value, inj=False)
 def sample_run(counters):
     """Coverage of what happened inside the rank over the run."""
 
@@ -151,6 +153,7 @@ def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
     insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
                       daddr=int(eop_daddr(tag_mask=mask, elements=table.elements))))
     words = words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
+    words, illegal = with_illegal_words(rng, words)
     expected, empty = {}, 0
     for tag in sorted(int(t) for t in tags):
         mine = [(index, weight) for t, index, weight in lookups if t == tag]
@@ -158,7 +161,26 @@ def packet(rng, table: Table, opcode: Opcode, *, max_bags=16, max_len=12):
         weights = np.array([w for _, w in mine], np.float32) if weighted else None
         expected[tag] = sls(table.host, indices, [len(mine)], weights=weights)[0]
         empty += not mine
-    return words, mask, table.elements, expected, empty
+    return words, mask, table.elements, expected, empty, illegal
+
+
+ILLEGAL_OPCODES = sorted(set(range(16)) - {op.value for op in Opcode})
+
+
+def with_illegal_words(rng, words: list[int], probability: float = 0.05) -> tuple[list[int], int]:
+    """Insert malformed instructions (undefined opcodes, lookups of vsize 0) at random
+    places; the rank must drop and count them without disturbing the packet."""
+    out, illegal = [], 0
+    for word in words:
+        if rng.random() < probability:
+            if rng.random() < 0.5:
+                bad = (word & ~0xF) | int(rng.choice(ILLEGAL_OPCODES))
+            else:
+                bad = (word & ~(0x7 << 39) & ~0xF) | Opcode.SUM  # vsize 0
+            out.append(bad)
+            illegal += 1
+        out.append(word)
+    return out, illegal
 
 
 class Testbench:
@@ -168,7 +190,9 @@ class Testbench:
         self.lanes = desc.params["lanes"]
         self.psum_layout = desc.layout("psum__payload")
         self.image = RankImage(GEOMETRY)
-        self.dram = DramModel(dut, "dram", dut.clk, self.image)
+        # The DRAM is checked against the timing the DUT was generated with.
+        timing = DDR4Timing(**{f.name: desc.params[f.name] for f in fields(DDR4Timing)})
+        self.dram = DramModel(dut, "dram", dut.clk, self.image, timing=timing)
         self.source = StreamSource(dut, "inst", dut.clk, pause=random_pauses(stall, seed=seed))
         self.sink = StreamSink(dut, "psum", dut.clk, pause=random_pauses(stall, seed=seed + 1))
 
@@ -207,6 +231,10 @@ class Testbench:
                 f"expected {[hex(int(want[b])) for b in bad[:5]]}, got {[hex(int(got[b])) for b in bad[:5]]}")
 
 
+INVALIDATE_WORD = words_to_ints(pack({
+    "opcode": Opcode.INVALIDATE, "ddr_cmd": 0, "daddr": 0, "vsize": 0, "weight": 0.0,
+    "locality": 0, "psum_tag": 0}))[0]
+
 OPS = {"sum": Opcode.SUM, "wsum": Opcode.WSUM, "sum_q8": Opcode.SUM_Q8, "wsum_q8": Opcode.WSUM_Q8}
 
 
@@ -227,15 +255,19 @@ async def random_packets_bit_exact(dut):
         table.load(tb.image)
     await tb.reset()
 
-    plan, empty_bags = [], 0
+    plan, empty_bags, illegal, invalidates = [], 0, 0, 0
     for n in range(packets):
         opcode = ops[n % len(ops)]
         quantised = opcode in (Opcode.SUM_Q8, Opcode.WSUM_Q8)
         table = (q8_tables if quantised else fp32_tables)[(n // len(ops)) % 4]
-        words, mask, elements, expected, empty = packet(rng, table, opcode)
+        words, mask, elements, expected, empty, bad = packet(rng, table, opcode)
+        if n % 4 == 3:  # empty the cache between packets now and then
+            words = [INVALIDATE_WORD] + words
+            invalidates += 1
         tb.source.send_all(words)  # packets stream back to back: drains overlap fetches
         plan.append((mask, elements, expected))
         empty_bags += empty
+        illegal += bad
     total_beats = sum(-(-e // tb.lanes) * bin(m).count("1") for m, e, _ in plan)
     await tb.sink.wait_for(total_beats)
     beats = tb.beats(tb.sink.received)
@@ -250,14 +282,18 @@ async def random_packets_bit_exact(dut):
     lines = int(dut.lines.value)
     hits, misses = int(dut.cache_hits.value), int(dut.cache_misses.value)
     assert hits + misses == lines, f"{hits} hits + {misses} misses != {lines} lines"
+    assert int(dut.illegal.value) == illegal, f"{int(dut.illegal.value)} illegal counted, {illegal} sent"
     assert int(dut.reads.value) == len(tb.dram.reads) == misses
     counters = {name: int(getattr(dut, name).value)
                 for name in ("cache_hits", "cache_bypasses", "cache_fills", "cache_evictions", "row_conflicts")}
     counters["empty_tags"] = empty_bags
+    counters["invalidates"] = invalidates
+    counters["illegal"] = illegal
     sample_run(counters)
     coverage.export()
     dut._log.info(f"{packets} packets, {lines} lines, {hits} cache hits, "
-                  f"{len(tb.dram.reads)} DRAM reads, {tb.dram.cycle} cycles")
+                  f"{len(tb.dram.reads)} DRAM reads, {tb.dram.cycle} cycles, "
+                  f"{invalidates} invalidates, {illegal} malformed instructions")
 
 
 def lookup_packets(table: Table, indices, *, pooling: int = 80, bags: int = 8) -> list[int]:
