@@ -160,7 +160,8 @@ def run_block_tests(
     waves : bool, optional
         Record an FST waveform; defaults to the ``WAVES`` environment variable.
     seed : int, optional
-        cocotb random seed (``COCOTB_RANDOM_SEED``).
+        cocotb random seed (``COCOTB_RANDOM_SEED``). ``$RECNMP_SEED``, when set, overrides
+        it, so a soak run can repeat the regression with other seeds.
     extra_env : mapping, optional
         Environment for the test process (the way to pass test parameters).
     name : str, optional
@@ -180,6 +181,8 @@ def run_block_tests(
 
     params = dict(params or {})
     waves = _env_flag("WAVES") if waves is None else waves
+    if os.environ.get("RECNMP_SEED"):
+        seed = int(os.environ["RECNMP_SEED"])
     build_dir, generated = _build(block, params, waves)
 
     if name is None:
@@ -216,7 +219,8 @@ def run_block_tests(
     failures = _failures(results_xml)
     if failures:
         raise AssertionError(
-            f"{len(failures)} cocotb test(s) failed on {block} {params} (log: {run_dir / 'sim.log'}):\n"
+            f"{len(failures)} cocotb test(s) failed on {block} {params} seed {seed} "
+            f"(log: {run_dir / 'sim.log'}):\n"
             + "\n".join(failures)
         )
     return results_xml
