@@ -38,6 +38,8 @@ def main() -> None:
         print(f"{name}: {r['lookups']} lookups in {r['cycles']} cycles, {r['refreshes']} refreshes")
         print(f"  DRAM data bus busy   {100 * r['data_bus_utilisation']:6.1f} %")
         print(f"  datapath busy        {100 * r['datapath_utilisation']:6.1f} %")
+        print(f"  data bus busy outside refresh {100 * r['data_bus_utilisation_outside_refresh']:6.1f} %"
+              f"   (each REF takes >= tRTP+tRP+tRFC+tRCD-tBL cycles of the bus)")
         print(f"  lookups / 1000 cyc   {r['lookups_per_1000_cycles']:6.1f}"
               f"   (limits: tFAW {faw_limit:.1f}, tRC x 16 banks {trc_limit:.1f}, data bus {1000 / t['tBL']:.0f})")
         print(f"  simulated cycles/s   {r['simulated_cycles_per_second']:8.0f}")

@@ -340,12 +340,17 @@ async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
     reads = tb.dram.reads[first_read:]
     window = reads[-1][0] + tb.dram.timing.tCL + tb.dram.timing.tBL - reads[0][0] - tb.dram.timing.tCL
     cycles = tb.dram.cycle - start_cycle
+    t = tb.dram.timing
+    refreshes = tb.dram.counts[DramCommand.REF] - refs
+    # Data-bus cycles a refresh takes at the least: close the banks, refresh, reopen.
+    blackout = refreshes * (t.tRTP + t.tRP + t.tRFC + t.tRCD - t.tBL)
     return {
         "lookups": len(reads),
         "cycles": cycles,
-        "refreshes": tb.dram.counts[DramCommand.REF] - refs,
+        "refreshes": refreshes,
         "data_bus_utilisation": (tb.dram.data_cycles - data_start) / window,
         "datapath_utilisation": beats["n"] / window,
+        "data_bus_utilisation_outside_refresh": (tb.dram.data_cycles - data_start) / (window - blackout),
         "lookups_per_1000_cycles": 1000 * len(reads) / (reads[-1][0] - reads[0][0] + 1),
         "simulated_cycles_per_second": cycles / wall,
     }
