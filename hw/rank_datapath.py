@@ -36,7 +36,9 @@ class RankDatapath(wiring.Component):
     correct; beats of one entry ``add_latency + 1`` or more cycles apart (every fp32 row of
     the default 4 lanes, whose 64 B burst spans 4 beats) never wait.
 
-    The register file holds ``16 x max_elements`` fp32 values, all ``+0.0`` after reset.
+    The register file holds ``16 x max_elements`` fp32 values. Memories keep their contents
+    through reset, so after reset the datapath first writes ``+0.0`` to every entry
+    (``16 * max_elements / lanes`` cycles, ``i`` not ready meanwhile).
     A drain asking for more than ``max_elements`` values returns ``max_elements``.
     A ``drain`` request waits until every accepted beat has been accumulated, then streams
     the tags of ``tag_mask`` in ascending order, ``ceil(elements / lanes)`` beats each, on
@@ -59,7 +61,8 @@ class RankDatapath(wiring.Component):
     drain : In(stream.Signature(EOP_LAYOUT))
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(32, lanes), "tag": 4, "beat": B, "last": 1})))
     busy : Out(1)
-        Beats are in flight in the arithmetic pipeline.
+        Beats are in flight in the arithmetic pipeline, or the register file is being
+        cleared after reset.
 
     Latency from a beat on ``i`` to its register-file write: ``mul_latency + 2 * add_latency``
     cycles. Drain: the first beat is valid the cycle after the pipeline empties; then one
@@ -160,11 +163,12 @@ class RankDatapath(wiring.Component):
             add_c.o.valid & Cat(v & (a == addr_acc) for v, a in in_flight).any())
         written_valid, written_addr = in_flight[-1]
 
+        clearing = Signal()  # the register file is being zeroed after reset
         pending = Signal(range(self.latency * 2 + 2))  # beats accepted, not yet written back
         draining = Signal()
         accept = Signal()
         m.d.comb += [
-            self.busy.eq(pending != 0),
+            self.busy.eq((pending != 0) | clearing),
             accept.eq(self.i.valid & self.i.ready),
         ]
         with m.If(accept & ~written_valid):
@@ -174,7 +178,7 @@ class RankDatapath(wiring.Component):
 
         for k in range(lanes):
             m.d.comb += [
-                muls[k].i.valid.eq(self.i.valid & ~self.drain.valid),
+                muls[k].i.valid.eq(self.i.valid & ~self.drain.valid & ~clearing),
                 muls[k].i.payload.a.eq(self.i.payload.a[k]),
                 muls[k].i.payload.b.eq(self.i.payload.b[k]),
                 adds_c[k].i.valid.eq(muls[k].o.valid),
@@ -188,7 +192,7 @@ class RankDatapath(wiring.Component):
                 adds_acc[k].o.ready.eq(1),  # the register file always takes the sum
                 wr.data[k].eq(adds_acc[k].o.payload.result),
             ]
-        m.d.comb += self.i.ready.eq(mul.i.ready & ~self.drain.valid)
+        m.d.comb += self.i.ready.eq(mul.i.ready & ~self.drain.valid & ~clearing)
 
         # Drain: walk the tags of the mask, clearing each beat as it leaves.
         tag = Signal(4)
@@ -200,7 +204,14 @@ class RankDatapath(wiring.Component):
         last_beat = Signal()
         m.d.comb += last_beat.eq(beat + 1 >= beats)
 
+        clear_addr = Signal(range(_TAGS * max_beats))
         with m.FSM():
+            with m.State("CLEAR"):
+                # Memories are not reset: zero every entry after reset before accepting work.
+                m.d.comb += [clearing.eq(1), wr.addr.eq(clear_addr), wr.data.eq(0), wr.en.eq(1)]
+                m.d.sync += clear_addr.eq(clear_addr + 1)
+                with m.If(clear_addr == _TAGS * max_beats - 1):
+                    m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 m.d.comb += [
                     rd.addr.eq(addr_acc),

@@ -166,3 +166,49 @@ def test_parameters_are_validated():
         RankDatapath(lanes=3)
     with pytest.raises(ValueError, match=r"max_elements must be a multiple of lanes \(4\) from 4 to 1023, got 30"):
         RankDatapath(max_elements=30)
+
+
+def test_reset_in_the_middle_clears_the_partial_sums():
+    """Memories keep their contents through reset: the datapath must zero them itself."""
+    from amaranth.hdl import ResetInserter, Signal
+
+    dut = RankDatapath(lanes=2, max_elements=4)
+    reset = Signal()
+    two = [int(x) for x in np.full(2, 2.0, F32).view(np.uint32)]
+    one = [int(x) for x in np.ones(2, F32).view(np.uint32)]
+    minus_zero = [int(x) for x in np.full(2, -0.0, F32).view(np.uint32)]
+    out = []
+
+    async def send_beat(ctx, tag, beat, b):
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.i.payload, {"tag": tag, "beat": beat, "a": one, "b": b, "c": minus_zero})
+        while True:
+            _, _, ready = await ctx.tick().sample(dut.i.ready)
+            if ready:
+                break
+        ctx.set(dut.i.valid, 0)
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for tag in range(16):  # leave non-zero partial sums everywhere
+            for beat in range(2):
+                await send_beat(ctx, tag, beat, two)
+        await ctx.tick().repeat(20)
+        ctx.set(reset, 1)
+        await ctx.tick()
+        ctx.set(reset, 0)
+        await send_beat(ctx, 3, 1, one)
+        ctx.set(dut.drain.valid, 1)
+        ctx.set(dut.drain.payload, {"tag_mask": 1 << 3, "elements": 4, "reserved": 0})
+        while len(out) < 2:
+            _, _, valid, payload, d_ready = await ctx.tick().sample(dut.o.valid, dut.o.payload, dut.drain.ready)
+            if valid:
+                out.append(list(payload.data))
+            if d_ready:
+                ctx.set(dut.drain.valid, 0)
+
+    sim = Simulator(ResetInserter({"sync": reset})(dut))
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert out == [[0, 0], one], out
