@@ -65,8 +65,9 @@ class RankNMP(wiring.Component):
     device memory as fp32 scale, fp32 bias, then D bytes (the driver moves FBGEMM's trailing
     scale/bias to the front, so they arrive first); D is set by ``CONFIG Q8_ELEMENTS``
     (values above ``max_elements`` are clamped, and so is a D whose row would not fit in
-    ``vsize`` bursts); each 8-bit row first computes ``w*scale``
-    and ``w*bias`` (``mul_latency + 1`` cycles), then one beat per ``lanes`` elements.
+    ``vsize`` bursts); a ``WSUM_Q8`` row first computes ``w*scale`` and ``w*bias``
+    (``mul_latency`` cycles; ``SUM_Q8`` needs none: ``1.0*x == x``), then streams one beat
+    per ``lanes`` elements.
 
     Control: ``EOP`` makes the retire stage, once every earlier lookup is accumulated,
     drain the tags of its ``tag_mask`` (``elements`` values each, see ``docs/isa.md``) on
@@ -396,8 +397,17 @@ class RankNMP(wiring.Component):
                     m.d.comb += [dp.drain.valid.eq(1), dp.drain.payload.eq(op.drain)]
                     with m.If(dp.drain.ready):
                         m.d.comb += op_fifo.r_en.eq(1)
-                with m.Elif(op_fifo.r_rdy & quantised):
-                    m.next = "PROLOGUE"
+                with m.Elif(op_fifo.r_rdy & quantised & ready.bit_select(slot, 1)):
+                    with m.If(weighted):  # s' = w * scale, b' = w * bias
+                        m.d.comb += [mul_scale.i.valid.eq(1), mul_bias.i.valid.eq(1)]
+                        m.next = "PROLOGUE_WAIT"
+                    with m.Else():
+                        # w = 1.0: s' and b' are scale and bias exactly (1.0 * x == x;
+                        # a NaN stays a NaN), so the row streams without a prologue.
+                        m.d.sync += [scale_w.eq(line[0:32]), bias_w.eq(line[32:64])]
+                        m.next = "STREAM_Q8"
+                        with m.If(groups == 0):
+                            m.next = "FREE"
                 with m.Elif(op_fifo.r_rdy):
                     m.d.comb += [
                         dp.i.valid.eq(ready.bit_select(slot, 1)),
@@ -417,13 +427,6 @@ class RankNMP(wiring.Component):
                             with m.If(k + 1 == vsize):
                                 m.d.comb += op_fifo.r_en.eq(1)
                                 m.d.sync += k.eq(0)
-            with m.State("PROLOGUE"):
-                m.d.comb += [
-                    mul_scale.i.valid.eq(ready.bit_select(slot, 1)),
-                    mul_bias.i.valid.eq(ready.bit_select(slot, 1)),
-                ]
-                with m.If(mul_scale.i.valid):
-                    m.next = "PROLOGUE_WAIT"
             with m.State("PROLOGUE_WAIT"):
                 with m.If(mul_scale.o.valid):
                     m.d.sync += [scale_w.eq(mul_scale.o.payload.result),
