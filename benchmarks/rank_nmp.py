@@ -9,7 +9,9 @@ before the first refresh and once over a long run (each refresh costs ~460 cycle
 bus: tRTP + tRP + tRFC + tRCD, 4.9% of tREFI).
 (b) the same on rows scattered over random DRAM rows of the 16 banks: lookups per 1000
 cycles, against the DDR4 limits (tFAW: 4 ACTs per tFAW; tRC per bank).
-(c) simulated DRAM cycles per second under cocotb.
+(c) 8-bit rows of 64 B (D = 56), unweighted and weighted: cycles per lookup (the datapath
+takes ``lanes`` bytes per cycle, so 8-bit rows are datapath-bound).
+(d) simulated DRAM cycles per second under cocotb.
 """
 
 import argparse
@@ -42,6 +44,7 @@ def main() -> None:
               f"   (each REF takes >= tRTP+tRP+tRFC+tRCD-tBL cycles of the bus)")
         print(f"  lookups / 1000 cyc   {r['lookups_per_1000_cycles']:6.1f}"
               f"   (limits: tFAW {faw_limit:.1f}, tRC x 16 banks {trc_limit:.1f}, data bus {1000 / t['tBL']:.0f})")
+        print(f"  cycles per lookup    {r['cycles_per_lookup']:6.2f}")
         print(f"  simulated cycles/s   {r['simulated_cycles_per_second']:8.0f}")
 
 

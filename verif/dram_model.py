@@ -37,6 +37,8 @@ class DramModel:
         Cycles since the model started.
     reads : list of (cycle, bank_group, bank, row, column)
         Every RD, in order.
+    refreshes : list of int
+        The cycle of every REF.
     data_cycles : int
         Cycles on which ``rd_valid`` was high (data-bus utilisation = data_cycles / cycle).
     """
@@ -57,6 +59,8 @@ class DramModel:
         self.rd_data = getattr(dut, f"{prefix}__rd_data")
         self.cycle = 0
         self.reads: list[tuple[int, int, int, int, int]] = []
+        #: Cycle of every REF.
+        self.refreshes: list[int] = []
         self.data_cycles = 0
         self.counts: Counter[DramCommand] = self.checker.counts
         self._beats: dict[int, int] = {}  # cycle -> beat value to drive
@@ -95,6 +99,8 @@ class DramModel:
                         for c, name, g, b, r, col in self.recent)
                     error.args = (f"{error.args[0]}\nlast commands:\n{history}",)
                     raise
+                if cmd == DramCommand.REF:
+                    self.refreshes.append(self.cycle)
                 if cmd == DramCommand.RD:
                     self.reads.append((self.cycle, bg, bank, open_row, column))
                     burst = self.image.read_burst(bank_group=bg, bank=bank, row=open_row, column=column)

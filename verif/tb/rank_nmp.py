@@ -26,7 +26,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint
 
-from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
+from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
 from sim_models.sls import quantize_fused8, sls
 from verif import coverage
@@ -296,17 +296,21 @@ async def random_packets_bit_exact(dut):
                   f"{invalidates} invalidates, {illegal} malformed instructions")
 
 
-def lookup_packets(table: Table, indices, *, pooling: int = 80, bags: int = 8) -> list[int]:
-    """SUM lookups of ``indices`` in order: bags of ``pooling`` lookups, ``bags`` bags per
+def lookup_packets(table: Table, indices, *, pooling: int = 80, bags: int = 8,
+                   opcode: Opcode = Opcode.SUM) -> list[int]:
+    """Lookups of ``indices`` in order: bags of ``pooling`` lookups, ``bags`` bags per
     packet (the paper's setup: 80 vectors per pooling, 8 poolings per packet), locality 0
-    (every line from DRAM)."""
+    (every line from DRAM), weight 0.5 for the weighted operators."""
     insts = []
+    if table.quantised:
+        insts.append(dict(opcode=Opcode.CONFIG, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
+                          daddr=int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=table.elements))))
     per_packet = pooling * bags
     for start in range(0, len(indices), per_packet):
         chunk = indices[start:start + per_packet]
         for n, index in enumerate(chunk):
-            insts.append(dict(opcode=Opcode.SUM, ddr_cmd=DDR_CMD_RD, daddr=table.daddr(int(index)),
-                              vsize=table.vsize, weight=1.0, locality=0, psum_tag=n // pooling))
+            insts.append(dict(opcode=opcode, ddr_cmd=DDR_CMD_RD, daddr=table.daddr(int(index)),
+                              vsize=table.vsize, weight=0.5, locality=0, psum_tag=n // pooling))
         insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
                           daddr=int(eop_daddr(tag_mask=(1 << bags) - 1, elements=table.elements))))
     return words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
@@ -319,9 +323,10 @@ def drained_beats(lookups: int, lanes: int, elements: int, *, pooling: int = 80,
 async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
     """Run ``words``; count DRAM data cycles and datapath beats over the busy window."""
     dut = tb.dut
+    while dut.idle.value != 1:  # e.g. the partial-sum file is still being cleared after reset
+        await FallingEdge(dut.clk)
     first_read, start_cycle = len(tb.dram.reads), tb.dram.cycle
     data_start = tb.dram.data_cycles
-    refs = tb.dram.counts[DramCommand.REF]
     beats = {"n": 0}
 
     async def count_datapath():
@@ -341,12 +346,14 @@ async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
     window = reads[-1][0] + tb.dram.timing.tCL + tb.dram.timing.tBL - reads[0][0] - tb.dram.timing.tCL
     cycles = tb.dram.cycle - start_cycle
     t = tb.dram.timing
-    refreshes = tb.dram.counts[DramCommand.REF] - refs
+    first_data, last_data = reads[0][0] + t.tCL, reads[-1][0] + t.tCL + t.tBL
+    refreshes = sum(1 for c in tb.dram.refreshes if first_data <= c < last_data)
     # Data-bus cycles a refresh takes at the least: close the banks, refresh, reopen.
     blackout = refreshes * (t.tRTP + t.tRP + t.tRFC + t.tRCD - t.tBL)
     return {
         "lookups": len(reads),
         "cycles": cycles,
+        "cycles_per_lookup": window / len(reads),
         "refreshes": refreshes,
         "data_bus_utilisation": (tb.dram.data_cycles - data_start) / window,
         "datapath_utilisation": beats["n"] / window,
@@ -368,8 +375,8 @@ async def throughput_benchmark(dut):
     await tb.reset()
     count = int(os.environ.get("RECNMP_BENCH_LOOKUPS", "6400"))
     results = {}
-    # Starts at reset and ends before the first refresh (tREFI = 9360 cycles).
-    first = 2048
+    # Starts after reset and ends before the first refresh (tREFI = 9360 cycles).
+    first = 1920
     words = lookup_packets(hits, np.arange(first) % len(hits.host))
     results["row_hits_between_refreshes"] = await measure(
         tb, words, drained_beats(first, tb.lanes, hits.elements))
@@ -379,5 +386,11 @@ async def throughput_benchmark(dut):
     words = lookup_packets(scattered, rng.integers(0, len(scattered.host), count // 2))
     results["random_rows_16_banks"] = await measure(
         tb, words, drained_beats(count // 2, tb.lanes, hits.elements))
+    q8 = Table(rng, rows=2048, quantised=True, dim=56, base_row=30000, layout="bank_group")
+    q8.load(tb.image)
+    for opcode in (Opcode.SUM_Q8, Opcode.WSUM_Q8):
+        words = lookup_packets(q8, np.arange(1280), opcode=opcode)
+        results[f"{opcode.name.lower()}_64B_rows"] = await measure(
+            tb, words, drained_beats(1280, tb.lanes, q8.elements))
     results["timing"] = tb.dram.timing.as_dict()
     Path(os.environ["RECNMP_BENCH_OUT"]).write_text(json.dumps(results, indent=2))
