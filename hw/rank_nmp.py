@@ -99,6 +99,15 @@ class RankNMP(wiring.Component):
     mul_latency, add_latency : int
         fp32 unit latencies (default 4 and 3).
 
+    Latency (default parameters, no backpressure): a lookup's line is in the reorder buffer
+    about 4 cycles after the instruction is accepted on a cache hit, and on a miss about 25
+    cycles (row hit), 40 (closed bank) or 55 (row conflict) (the scheduler's part is in
+    ``docs/rank_scheduler.md``);
+    it then enters the datapath as soon as every earlier lookup has, and is in the partial
+    sum ``mul_latency + 2 * add_latency`` cycles later. The first ``psum`` beat of a packet
+    follows the EOP by that pipeline depth plus one cycle once the last lookup is in.
+    Throughput: one 64 B line per 4 cycles (a rank's data rate) for fp32 rows.
+
     Attributes
     ----------
     inst : In(stream.Signature(NMP_INST_LAYOUT))
@@ -129,6 +138,10 @@ class RankNMP(wiring.Component):
                                       mul_latency=mul_latency, add_latency=add_latency)
         self._timing = timing
         self._geometry = geometry
+        self._cache_size_bytes = cache_size_bytes
+        self._cache_ways = cache_ways
+        self._scheduler_depth = scheduler_depth
+        self._add_latency = add_latency
         self._lanes = lanes
         self._max_elements = max_elements
         self._rob_lines = rob_lines
@@ -152,6 +165,26 @@ class RankNMP(wiring.Component):
     @property
     def geometry(self) -> DDR4Geometry:
         return self._geometry
+
+    @property
+    def cache_size_bytes(self) -> int:
+        return self._cache_size_bytes
+
+    @property
+    def cache_ways(self) -> int:
+        return self._cache_ways
+
+    @property
+    def scheduler_depth(self) -> int:
+        return self._scheduler_depth
+
+    @property
+    def mul_latency(self) -> int:
+        return self._mul_latency
+
+    @property
+    def add_latency(self) -> int:
+        return self._add_latency
 
     @property
     def lanes(self) -> int:
