@@ -38,6 +38,7 @@ __all__ = [
     "INST_DTYPE",
     "LOOKUP_OPCODES",
     "MAX_VSIZE",
+    "Q8_HEADER_BYTES",
     "NMP_INST_LAYOUT",
     "Field",
     "Opcode",
@@ -45,6 +46,7 @@ __all__ = [
     "daddr_compose",
     "daddr_split",
     "eop_daddr",
+    "fused8_to_device",
     "ints_to_words",
     "pack",
     "unpack",
@@ -77,6 +79,21 @@ DDR_CMD_RD = 0b100
 
 #: Largest vector length, in 64 B bursts.
 MAX_VSIZE = 7
+
+#: An 8-bit row in device memory starts with its fp32 scale and fp32 bias (then D bytes),
+#: so that they arrive with the row's first burst. Host tables use FBGEMM's fused layout
+#: (D bytes, then scale and bias); :func:`fused8_to_device` converts.
+Q8_HEADER_BYTES = 8
+
+
+def fused8_to_device(fused: np.ndarray) -> np.ndarray:
+    """FBGEMM fused 8-bit rows ``(rows, D+8)`` to the device layout: scale, bias, D bytes."""
+    fused = np.asarray(fused)
+    if fused.dtype != np.uint8 or fused.ndim != 2 or fused.shape[1] <= Q8_HEADER_BYTES:
+        raise ValueError(
+            f"fused 8-bit rows must be uint8 (rows, D+8) with D >= 1, got {fused.dtype} {fused.shape}")
+    dim = fused.shape[1] - Q8_HEADER_BYTES
+    return np.concatenate([fused[:, dim:], fused[:, :dim]], axis=1)
 
 
 class Field(NamedTuple):

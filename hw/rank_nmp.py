@@ -14,7 +14,9 @@ from .isa import (
     CONFIG_LAYOUT,
     DDR_CMD_RD,
     EOP_LAYOUT,
+    LOOKUP_OPCODES,
     NMP_INST_LAYOUT,
+    Q8_HEADER_BYTES,
     ConfigRegister,
     Opcode,
 )
@@ -27,10 +29,8 @@ __all__ = ["RankNMP", "uint8_to_fp32"]
 
 _ONE = 0x3F800000  # 1.0f
 _MINUS_ZERO = 0x80000000  # -0.0f: the exact identity of addition
-_SCALE_BIAS_BYTES = 8  # an 8-bit row in device memory starts with fp32 scale, fp32 bias
 _QUANTISED = (Opcode.SUM_Q8, Opcode.WSUM_Q8)
 _WEIGHTED = (Opcode.WSUM, Opcode.WSUM_Q8)
-_LOOKUPS = (Opcode.SUM, Opcode.WSUM, Opcode.SUM_Q8, Opcode.WSUM_Q8)
 RANK_COUNTERS = ("lookups", "lines", "illegal")
 
 
@@ -273,7 +273,7 @@ class RankNMP(wiring.Component):
         line_k = Signal(3)
         opcode = inst.opcode
         is_lookup = Signal()
-        m.d.comb += is_lookup.eq(Cat(opcode == o for o in _LOOKUPS).any())
+        m.d.comb += is_lookup.eq(Cat(opcode == o for o in sorted(LOOKUP_OPCODES)).any())
         first_line = inst.daddr.column >> 3
         m.d.comb += [
             op_in.eop.eq(opcode == Opcode.EOP),
@@ -410,11 +410,11 @@ class RankNMP(wiring.Component):
             mul_scale.o.ready.eq(1),
             mul_bias.o.ready.eq(1),
         ]
-        pos = Signal(range(8 * 64 + 64), init=_SCALE_BIAS_BYTES)  # byte offset of the next 8-bit group
+        pos = Signal(range(8 * 64 + 64), init=Q8_HEADER_BYTES)  # byte offset of the next 8-bit group
         group = Signal(range(1024))  # datapath beat of the 8-bit row
         groups = Signal(range(1024))  # beats of the row: ceil(D / lanes), within the row's bursts
         wanted = (op.q8_elements + lanes - 1) >> (lanes.bit_length() - 1)
-        fits = ((op.vsize << 6) - _SCALE_BIAS_BYTES) >> (lanes.bit_length() - 1)
+        fits = ((op.vsize << 6) - Q8_HEADER_BYTES) >> (lanes.bit_length() - 1)
         m.d.comb += groups.eq(Mux(wanted > fits, fits, wanted))
         # pos is a multiple of lanes (8 + n * lanes, lanes <= 8), so a group never
         # straddles two lines.
@@ -489,7 +489,7 @@ class RankNMP(wiring.Component):
                 # Release the row's lines not released while streaming.
                 with m.If(tail[:id_width] == (op.first + vsize)[:id_width]):
                     m.d.comb += op_fifo.r_en.eq(1)
-                    m.d.sync += [pos.eq(_SCALE_BIAS_BYTES), group.eq(0)]
+                    m.d.sync += [pos.eq(Q8_HEADER_BYTES), group.eq(0)]
                     m.next = "RUN"
                 with m.Else():
                     # Only once its data is in: the slot is reused as soon as it is free.

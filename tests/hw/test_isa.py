@@ -175,3 +175,16 @@ def test_control_operands_in_daddr():
         eop_daddr(tag_mask=1, elements=1024)
     with pytest.raises(ValueError, match=re.escape("field 'config.value' value 16777216 does not fit in 24 bits")):
         config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=1 << 24)
+
+
+def test_fused8_rows_to_device_layout():
+    from hw.isa import Q8_HEADER_BYTES, fused8_to_device
+    from sim_models.sls import quantize_fused8
+
+    fused = quantize_fused8(np.random.default_rng(4).standard_normal((5, 12)).astype(np.float32))
+    device = fused8_to_device(fused)
+    assert device.shape == fused.shape
+    assert np.array_equal(device[:, :Q8_HEADER_BYTES], fused[:, 12:])   # scale, bias first
+    assert np.array_equal(device[:, Q8_HEADER_BYTES:], fused[:, :12])   # then the D bytes
+    with pytest.raises(ValueError, match=re.escape("fused 8-bit rows must be uint8 (rows, D+8) with D >= 1")):
+        fused8_to_device(np.zeros((2, 8), np.uint8))

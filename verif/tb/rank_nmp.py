@@ -27,7 +27,17 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from cocotb_coverage.coverage import CoverCross, CoverPoint
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing
-from hw.isa import DDR_CMD_ACT, DDR_CMD_RD, ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
+from hw.isa import (
+    DDR_CMD_ACT,
+    DDR_CMD_RD,
+    ConfigRegister,
+    Opcode,
+    config_daddr,
+    eop_daddr,
+    fused8_to_device,
+    pack,
+    words_to_ints,
+)
 from sim_models.sls import quantize_fused8, sls
 from verif import coverage
 from verif.block_description import BlockDescription
@@ -56,8 +66,7 @@ class Table:
         if quantised:
             values = rng.standard_normal((rows, dim)).astype(np.float32)
             self.host = quantize_fused8(values)  # FBGEMM layout: q..., scale, bias
-            # Device layout: scale and bias first, so they arrive first.
-            device = np.concatenate([self.host[:, dim:], self.host[:, :dim]], axis=1)
+            device = fused8_to_device(self.host)
             self.elements = dim
         else:
             self.host = (rng.standard_normal((rows, dim)) * 2).astype(np.float32)
