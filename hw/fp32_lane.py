@@ -17,7 +17,7 @@ __all__ = ["FP32Lane"]
 class FP32Lane(wiring.Component):
     """``result = acc + ((a * b) + c)``: one multiply and two adds, each rounded (no FMA).
 
-    Every operator of ARCHITECTURE.md section 2 is this one expression, which is why the
+    Every operator of docs/design.md ("Operators and their exact arithmetic") is this one expression, which is why the
     lane has the shape it has:
 
     * sum, ``acc + x``: ``a = 1.0``, ``b = x``, ``c = -0.0``;

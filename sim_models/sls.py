@@ -1,7 +1,7 @@
 """Golden model of the SparseLengthsSum (EmbeddingBag) family: the bit-exact reference.
 
 Every hardware and driver test compares with this module bit for bit, so the arithmetic
-follows ``ARCHITECTURE.md`` section 2 exactly.
+follows ``docs/design.md`` ("Operators and their exact arithmetic") exactly.
 
 Operators
 ---------

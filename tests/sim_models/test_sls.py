@@ -19,7 +19,7 @@ F32 = np.float32
 
 
 def ref_addend(table, row, j, w):
-    """fp32 addend of element j of one lookup, op by op as in ARCHITECTURE.md section 2."""
+    """fp32 addend of element j of one lookup, op by op as in docs/design.md."""
     if table.dtype == np.uint8:
         dim = table.shape[1] - 8
         scale, bias = (F32(v) for v in struct.unpack("<ff", table[row, dim:].tobytes()))
