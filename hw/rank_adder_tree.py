@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,6 +45,8 @@ class RankAdderTree(wiring.Component):
     ----------
     i0 .. i{ranks-1} : In(stream.Signature(psum_beat_layout(lanes, beat_width)))
     o : Out(stream.Signature(psum_beat_layout(lanes, beat_width)))
+    busy : Out(1)
+        A beat is inside the tree (taken from the inputs, not yet out on ``o``).
 
     Latency: ``log2(ranks) * add_latency`` cycles (0 for one rank: the input is passed
     through); one beat per cycle while ``o`` is ready.
@@ -61,6 +63,7 @@ class RankAdderTree(wiring.Component):
         super().__init__({
             **{f"i{r}": In(stream.Signature(layout)) for r in range(ranks)},
             "o": Out(stream.Signature(layout)),
+            "busy": Out(1),
         })
 
     @property
@@ -91,6 +94,10 @@ class RankAdderTree(wiring.Component):
 
         # Join: every input offers a beat, they are taken together.
         valid = Cat(i.valid for i in inputs).all()
+        in_flight = Signal(range(self.latency + 2))
+        taken, emitted = inputs[0].valid & inputs[0].ready, self.o.valid & self.o.ready
+        m.d.sync += in_flight.eq(in_flight + taken - emitted)
+        m.d.comb += self.busy.eq(in_flight != 0)
         values = [[i.payload.data[k] for k in range(self._lanes)] for i in inputs]
         meta = Cat(inputs[0].payload.tag, inputs[0].payload.beat, inputs[0].payload.last)
         upstream_ready = None  # ready of the level that takes the join's output

@@ -10,6 +10,7 @@ import inspect
 from dataclasses import fields
 
 from hw.ddr4 import DDR4Timing
+from hw.dimm_nmp import DimmNMP
 from hw.fp32_add import FP32Adder
 from hw.fp32_lane import FP32Lane
 from hw.fp32_mul import FP32Multiplier
@@ -40,16 +41,17 @@ def _block(name: str, cls, description: str, helps: dict[str, str], *,
            choices: dict[str, tuple] | None = None, signature_of=None) -> Block:
     """Register ``cls`` as block ``name`` with the constructor parameters named in ``helps``.
 
-    ``signature_of`` is the class whose constructor defaults are used, when ``cls`` only
-    wraps it (and forwards its keyword arguments).
+    ``signature_of`` is the class (or classes, searched in order) whose constructor defaults
+    are used, when ``cls`` forwards its keyword arguments to them.
     """
-    signature = inspect.signature((signature_of or cls).__init__).parameters
+    classes = signature_of if isinstance(signature_of, tuple) else (signature_of or cls,)
+    signatures = [inspect.signature(c.__init__).parameters for c in classes]
     params = []
     for param, help_text in helps.items():
         if param == "timing":
             params += _TIMING
             continue
-        default = signature[param].default
+        default = next(s[param].default for s in signatures if param in s)
         params.append(Param(param, type(default), default, help_text, (choices or {}).get(param)))
 
     def factory(**values):
@@ -97,13 +99,21 @@ _block("rank_datapath", RankDatapath,
         "max_elements": "fp32 values per partial sum (a multiple of lanes)",
         **_LANE_LATENCIES})
 
+_RANK_NMP = {
+    "cache_size_bytes": "RankCache capacity in bytes",
+    "cache_ways": "RankCache associativity",
+    "lanes": "fp32 lanes (1, 2, 4 or 8)",
+    "max_elements": "fp32 values per partial sum",
+    "rob_lines": "reorder-buffer slots, 64 B lines in flight (8..256)",
+    "scheduler_depth": "DRAM request buffer entries",
+    **_LANE_LATENCIES,
+    "timing": "",
+}
+
 _block("rank_nmp", RankNMP,
-       "Rank-NMP: RankCache, DDR4 scheduler, reorder buffer, fp32 datapath, partial sums",
-       {"cache_size_bytes": "RankCache capacity in bytes",
-        "cache_ways": "RankCache associativity",
-        "lanes": "fp32 lanes (1, 2, 4 or 8)",
-        "max_elements": "fp32 values per partial sum",
-        "rob_lines": "reorder-buffer slots, 64 B lines in flight (8..256)",
-        "scheduler_depth": "DRAM request buffer entries",
-        **_LANE_LATENCIES,
-        "timing": ""})
+       "Rank-NMP: RankCache, DDR4 scheduler, reorder buffer, fp32 datapath, partial sums", _RANK_NMP)
+
+_block("dimm_nmp", DimmNMP,
+       "DIMM-NMP: one DIMM's PU: decoder, a Rank-NMP per rank, pairwise fp32 adder tree over ranks",
+       {"ranks": "ranks of the DIMM (1, 2 or 4)", **_RANK_NMP},
+       choices={"ranks": (1, 2, 4)}, signature_of=(DimmNMP, RankNMP))

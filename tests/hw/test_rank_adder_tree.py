@@ -56,12 +56,17 @@ def simulate(dut, beats, *, seed, gap=0.3, stall=0.3, max_cycles=5000):
             await ctx.delay(1e-10)
             taken = [offer and ctx.get(port.ready) for port, offer in zip(inputs, offers)]
             assert len(set(taken)) == 1, f"seed {seed}: inputs taken {taken}: they must move together"
-            if ready and ctx.get(dut.o.valid):
+            emitted = ready and ctx.get(dut.o.valid)
+            if emitted:
                 out.append((ctx.get(dut.o.payload.tag), ctx.get(dut.o.payload.beat), ctx.get(dut.o.payload.last),
                             [ctx.get(dut.o.payload.data[k]) for k in range(dut.lanes)]))
             for queue, took in zip(pending, taken):
                 if took:
                     queue.pop(0)
+            # Beats taken before this cycle and not out before it: what `busy` reports.
+            inside = len(beats[0]) - len(pending[0]) - taken[0] - (len(out) - emitted)
+            if dut.ranks > 1:
+                assert ctx.get(dut.busy) == (inside > 0), f"seed {seed}: busy with {inside} beats inside"
             await ctx.tick()
             if not any(pending) and len(out) == len(beats[0]):
                 return
