@@ -36,7 +36,22 @@ class DDR4Timing:
 
     ``tBL`` is the burst length on the command clock (BL8 = 4 cycles); a rank delivers
     64 B in those 4 cycles, 16 B per cycle.
+
+    Validation (``ValueError`` naming the fields and values). Every field is a positive
+    integer, and these relations, which every JEDEC DDR4 speed bin satisfies, hold:
+
+    * ``tRC >= tRAS + tRP``; ``tCCD_S >= tBL`` (bursts do not overlap on the data bus);
+    * ``tRAS >= tRCD + tRTP``: a row opened by an ACT can be read once and precharged
+      without extending tRAS (the rank scheduler relies on it during a pending refresh);
+    * ``tCCD_L >= tCCD_S`` and ``tRRD_L >= tRRD_S``;
+    * ``tREFI > tRFC``, and ``tREFI >=`` :attr:`min_tREFI`, so that after the worst-case
+      refresh the rank scheduler still opens a row and reads it before the next refresh
+      falls due (no request can starve behind refreshes).
     """
+
+    #: Banks of the largest DDR4 rank (4 bank groups x 4 banks): the scheduler precharges
+    #: at most this many banks, one per cycle, before a refresh.
+    MAX_BANKS = 16
 
     tRCD: int = 16  #: ACT to RD, same bank
     tCL: int = 16  #: RD to first data
@@ -66,8 +81,53 @@ class DDR4Timing:
             raise ValueError(
                 f"tCCD_S ({self.tCCD_S}) must be at least tBL ({self.tBL}): bursts would overlap"
             )
+        if self.tRAS < self.tRCD + self.tRTP:
+            raise ValueError(
+                f"tRAS ({self.tRAS}) must be at least tRCD + tRTP ({self.tRCD} + {self.tRTP}): "
+                f"a row must stay open long enough to be read once"
+            )
+        if self.tCCD_L < self.tCCD_S:
+            raise ValueError(f"tCCD_L ({self.tCCD_L}) must be at least tCCD_S ({self.tCCD_S})")
+        if self.tRRD_L < self.tRRD_S:
+            raise ValueError(f"tRRD_L ({self.tRRD_L}) must be at least tRRD_S ({self.tRRD_S})")
         if self.tREFI <= self.tRFC:
             raise ValueError(f"tREFI ({self.tREFI}) must be larger than tRFC ({self.tRFC})")
+        if self.tREFI < self.min_tREFI:
+            act = max(self.tRRD_L, self.tFAW)
+            refresh = self.tRAS + (self.MAX_BANKS - 1) + self.tRP + self.tRFC
+            raise ValueError(
+                f"tREFI ({self.tREFI}) must be at least {self.min_tREFI} = "
+                f"max(tRAS + 15 + tRP + tRFC, tRC, A) + A + tRCD + tCCD_L + tCCD_S - 2 with "
+                f"A = max(tRRD_L, tFAW) = {act}, tRAS + 15 + tRP + tRFC = "
+                f"{self.tRAS} + 15 + {self.tRP} + {self.tRFC} = {refresh}, tRC = {self.tRC}, "
+                f"tRCD = {self.tRCD}, tCCD_L = {self.tCCD_L}, tCCD_S = {self.tCCD_S}: "
+                f"a request must be served between two refreshes"
+            )
+
+    @property
+    def min_tREFI(self) -> int:
+        """The smallest ``tREFI`` accepted, from the rank scheduler's policy.
+
+        Let the refresh fall due in cycle ``d`` (no ACT from then on). Every open bank may
+        be precharged by ``d - 1 + tRAS`` (RDs during a pending refresh never delay a PRE;
+        ``tRAS >= tRTP``); the PREs go one per cycle, at most :attr:`MAX_BANKS`; REF follows
+        tRP after the last, and commands resume tRFC later, by
+        ``E = d - 1 + tRAS + 15 + tRP + tRFC``. The oldest buffered request then gets the
+        first ACT once its bank's tRC (from an ACT before ``d``) and the rank's tRRD/tFAW
+        windows allow, by ``max(E, d - 1 + tRC, d - 1 + A) + A`` with ``A = max(tRRD_L,
+        tFAW)`` (younger requests may be activated while it waits on tRC; a RD takes at
+        most one cycle from it), and its RD, which nothing older competes with, follows
+        within ``tRCD + tCCD_L + tCCD_S - 2``. That RD must come before the next refresh
+        falls due, at ``d + tREFI``::
+
+            min_tREFI = max(tRAS + 15 + tRP + tRFC, tRC, A) + A + tRCD + tCCD_L + tCCD_S - 2
+
+        So every refresh interval serves at least the request that is oldest when the
+        refresh's tRFC ends. 540 at DDR4-2400 (tREFI is 9360).
+        """
+        act = max(self.tRRD_L, self.tFAW)
+        refresh = self.tRAS + (self.MAX_BANKS - 1) + self.tRP + self.tRFC
+        return max(refresh, self.tRC, act) + act + self.tRCD + self.tCCD_L + self.tCCD_S - 2
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

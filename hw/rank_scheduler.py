@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .bank_timers import BankTimers
 from .ddr4 import DDR4Geometry, DDR4Timing, DramCommand, DramPortSignature, line_address_layout
 from .isa import DDR_CMD_ACT, DDR_CMD_PRE, DDR_CMD_RD
+from .logic import count_events, lowest_one, lowest_one_index
 from .params import check_int
+from .read_tagger import ReadTagger
+from .refresh_control import RefreshControl, recovery_cycles
+from .request_buffer import Issue, RequestBuffer, RequestClass
 
 __all__ = ["HINT_CONFLICT", "HINT_HIT", "HINT_MISS", "RankScheduler", "RankSchedulerTop", "expected_hint"]
-
-#: Request classes (internal): what the scheduler first had to do for a buffered request.
-_CLS_NONE, _CLS_MISS, _CLS_CONFLICT = 0, 1, 2
 
 #: The hint a host with an in-order open-page row-buffer model gives for a row hit, a
 #: closed bank and a row conflict.
@@ -37,24 +39,21 @@ def _bits(count: int) -> int:
 class RankScheduler(wiring.Component):
     """DDR4 command generator of one rank, with a request buffer and read-data tagging.
 
-    **Organisation.**
+    **Organisation.** Four parts, wired by :meth:`elaborate`, which holds the command choice:
 
-    * A collapsing request buffer of ``depth`` entries kept in acceptance order (entry 0 is
-      the oldest; a served entry is removed and the younger ones move down). Each entry
-      holds the line address, the opaque ``id``, a saturating age (cycles since acceptance,
-      up to ``starvation_limit``) and what the scheduler has done for it so far (nothing,
-      ACT, or PRE of another row), which classifies it as row hit / miss / conflict.
-    * Per-bank state: open flag and open row. Timing is enforced with down-counters that
-      say how many cycles remain before a command is legal: per bank (ACT: tRC after ACT,
-      tRP after PRE; RD: tRCD after ACT; PRE: tRAS after ACT, tRTP after RD), per bank
-      group (tRRD_L, tCCD_L), rank-wide (tRRD_S, tCCD_S, tRP from any PRE to REF, tRFC
-      after REF) and a four-deep tFAW window (the ages of the last four ACTs).
-    * The decision is combinational from registered state: ``dram`` carries the command
-      chosen in the current cycle (no path from any input to the command outputs).
-    * Read data: a shift register of (valid, id) records each RD; ``tCL`` cycles later the
-      ``tBL`` beats of ``dram.rd_data`` are tagged with the id and beat number and leave on
-      ``rdata`` one cycle after they arrive (``dram.rd_valid`` is not needed: the latency
-      is fixed).
+    * :class:`~hw.request_buffer.RequestBuffer`: a collapsing buffer of ``depth`` entries
+      in acceptance order (address, id, saturating age, class: nothing / ACT / PRE done
+      for it) and the oldest-first candidates for RD, ACT and PRE.
+    * :class:`~hw.bank_timers.BankTimers`: the open-row table and every DDR4 timing window
+      (per bank, bank group and rank down-counters, tFAW), fed with the command issued.
+    * :class:`~hw.refresh_control.RefreshControl`: the tREFI counter, owed refreshes and
+      the recovery after reset.
+    * :class:`~hw.read_tagger.ReadTagger`: a shift register of (valid, id) per RD;
+      ``tCL`` cycles later the ``tBL`` beats of ``dram.rd_data`` are tagged with the id
+      and beat number and leave on ``rdata`` one cycle after they arrive.
+
+    The decision is combinational from registered state: ``dram`` carries the command
+    chosen in the current cycle (no path from any input to the command outputs).
 
     **Scheduling policy (FR-FCFS, open page).**
 
@@ -85,7 +84,7 @@ class RankScheduler(wiring.Component):
 
     **Refresh policy.**
 
-    A REF becomes due every ``tREFI`` cycles after reset (a counter of owed refreshes).
+    A REF becomes due every ``tREFI`` cycles after the recovery (a counter of owed refreshes).
     While one is owed no ACT is issued; every open bank is precharged as soon as tRAS and
     tRTP allow (RDs still go to open rows only when they do not delay their bank's PRE);
     REF is issued tRP after the last PRE, then no command for tRFC. A refresh is therefore
@@ -95,6 +94,21 @@ class RankScheduler(wiring.Component):
     tRTP + tRP + tRFC + tRCD - tBL = 457 cycles per tREFI at DDR4-2400, a few more when
     many banks must be precharged one per cycle, so a saturating row-hit stream reaches
     about 95.0-95.1 % of the data bus in the long run (tRFC / tREFI alone is 4.5 %).
+
+    Progress: ``DDR4Timing`` only accepts a ``tREFI`` of at least
+    :attr:`~hw.ddr4.DDR4Timing.min_tREFI`, derived from this policy, so that every refresh
+    interval serves at least the request that is oldest when the refresh's tRFC ends; no
+    accepted timing set can starve a request behind refreshes.
+
+    **Reset.** A synchronous reset (also the enclosing design's) may come at any cycle
+    while the DRAM keeps running. The scheduler then knows neither the open rows nor the
+    running timing windows, so it recovers (:class:`~hw.refresh_control.RefreshControl`):
+    no command for ``W`` cycles (the longest timing window of any earlier command: tRFC
+    = 420 at DDR4-2400), a PRE to every bank one per cycle, a REF tRP after the last, then
+    tRFC. Requests are accepted meanwhile but served only after it, ``idle`` is low
+    throughout, and read data of RDs issued before the reset is not reported. It lasts
+    :attr:`recovery_cycles` cycles: 420 + 15 + 16 + 420 = 871 at DDR4-2400. Power-up is a
+    reset, too.
 
     **Counters and hints.**
 
@@ -135,7 +149,7 @@ class RankScheduler(wiring.Component):
         Returned beats, tagged with the request's id; beats 0..3 of a request in
         consecutive cycles, ``last`` on beat 3. Requests may complete out of order.
     idle : Out(1)
-        No request buffered and no read in flight.
+        No request buffered, no read in flight, no recovery after reset in progress.
     acts, pres, reads, refs, row_hits, row_misses, row_conflicts, hint_mismatches : Out(32)
         Event counters (wrap around).
     """
@@ -152,6 +166,9 @@ class RankScheduler(wiring.Component):
         if timing.tBL != geometry.beats_per_burst:
             raise ValueError(
                 f"tBL ({timing.tBL}) must equal the beats of a burst ({geometry.beats_per_burst})")
+        if geometry.banks > DDR4Timing.MAX_BANKS:
+            raise ValueError(
+                f"geometry must have at most {DDR4Timing.MAX_BANKS} banks (DDR4), got {geometry.banks}")
         check_int("depth", depth, 2, 64)
         check_int("id_width", id_width, 1, 16)
         check_int("starvation_limit", starvation_limit, 1, 1024)
@@ -192,171 +209,90 @@ class RankScheduler(wiring.Component):
     def starvation_limit(self) -> int:
         return self._starvation_limit
 
+    @property
+    def recovery_cycles(self) -> int:
+        """Cycles from reset until requests are served (:class:`RefreshControl`): 871 at
+        DDR4-2400."""
+        return recovery_cycles(self._timing, self._geometry)
+
     def elaborate(self, platform):
         m = Module()
         t, g = self._timing, self._geometry
-        depth = self._depth
         addr_layout = line_address_layout(g)
         bank_bits = addr_layout["bank"].width
-        bg_bits = addr_layout["bank_group"].width
-        banks = 1 << (bank_bits + bg_bits)  # bank slot = Cat(bank, bank_group)
-        groups = 1 << bg_bits
-        row_bits = addr_layout["row"].width
+        slot_bits = bank_bits + addr_layout["bank_group"].width
+        slots = 1 << slot_bits  # bank slot = Cat(bank, bank_group)
 
-        # ---- timing counters: cycles left before a command is legal ----------------
-        def counter(name, *gaps):
-            return Signal(range(max(gaps) + 1), name=name)
+        m.submodules.timers = timers = BankTimers(timing=t, geometry=g)
+        m.submodules.buffer = buffer = RequestBuffer(
+            geometry=g, depth=self._depth, id_width=self._id_width,
+            starvation_limit=self._starvation_limit)
+        m.submodules.refresh = refresh = RefreshControl(timing=t, geometry=g)
+        m.submodules.tagger = tagger = ReadTagger(timing=t, geometry=g, id_width=self._id_width)
 
-        loads = {}  # counter -> [(condition, gap)]
-
-        def load(ctr, cond, gap):
-            loads.setdefault(id(ctr), (ctr, []))[1].append((cond, gap))
-
-        act_wait = [counter(f"act_wait_{b}", t.tRC, t.tRP) for b in range(banks)]
-        rd_wait = [counter(f"rd_wait_{b}", t.tRCD) for b in range(banks)]
-        pre_wait = [counter(f"pre_wait_{b}", t.tRAS, t.tRTP) for b in range(banks)]
-        act_wait_bg = [counter(f"act_wait_bg_{k}", t.tRRD_L) for k in range(groups)]
-        rd_wait_bg = [counter(f"rd_wait_bg_{k}", t.tCCD_L) for k in range(groups)]
-        act_wait_rank = counter("act_wait_rank", t.tRRD_S)
-        rd_wait_rank = counter("rd_wait_rank", t.tCCD_S)
-        faw = [counter(f"faw_{k}", t.tFAW) for k in range(4)]  # ages of the last 4 ACTs
-        pre_to_ref = counter("pre_to_ref", t.tRP)
-        rfc_wait = counter("rfc_wait", t.tRFC)
-
-        # ---- bank state ------------------------------------------------------------
-        open_valid = [Signal(name=f"open_valid_{b}") for b in range(banks)]
-        open_row = [Signal(row_bits, name=f"open_row_{b}") for b in range(banks)]
-        a_open_valid, a_open_row = Array(open_valid), Array(open_row)
-        a_pre_wait = Array(pre_wait)
-        rd_ok_bank = Array(Signal(name=f"rd_ok_{b}") for b in range(banks))
-        act_ok_bank = Array(Signal(name=f"act_ok_{b}") for b in range(banks))
-        pre_ok_bank = Array(Signal(name=f"pre_ok_{b}") for b in range(banks))
-        for b in range(banks):
-            grp = b >> bank_bits
-            m.d.comb += [
-                rd_ok_bank[b].eq((rd_wait[b] == 0) & (rd_wait_bg[grp] == 0)),
-                act_ok_bank[b].eq((act_wait[b] == 0) & (act_wait_bg[grp] == 0)),
-                pre_ok_bank[b].eq(pre_wait[b] == 0),
-            ]
-
-        # ---- refresh bookkeeping ------------------------------------------------------
-        refi = Signal(range(t.tREFI), init=t.tREFI - 1)
-        owed = Signal(range(9))  # refreshes due and not issued (saturates at 8)
-        ref_pending = Signal()
-        m.d.comb += ref_pending.eq(owed != 0)
-
-        # ---- request buffer ----------------------------------------------------------
-        limit = self._starvation_limit
-        entry_layout = data.StructLayout({
-            "addr": addr_layout, "id": self._id_width, "cls": 2, "age": range(limit + 1)})
-        entries = [Signal(entry_layout, name=f"entry_{i}") for i in range(depth)]
-        count = Signal(range(depth + 1))
-
-        valid = [Signal(name=f"valid_{i}") for i in range(depth)]
-        bank_of = [Signal(bank_bits + bg_bits, name=f"bank_of_{i}") for i in range(depth)]
-        hit = [Signal(name=f"hit_{i}") for i in range(depth)]
-        conflict = [Signal(name=f"conflict_{i}") for i in range(depth)]
-        closed = [Signal(name=f"closed_{i}") for i in range(depth)]
-        blocker = [Signal(name=f"blocker_{i}") for i in range(depth)]
-        hit_ok = [Signal(name=f"hit_ok_{i}") for i in range(depth)]
-        for i, e in enumerate(entries):
-            row_match = Signal(name=f"row_match_{i}")
-            m.d.comb += [
-                valid[i].eq(count > i),
-                bank_of[i].eq(Cat(e.addr.bank, e.addr.bank_group)),
-                row_match.eq(a_open_row[bank_of[i]] == e.addr.row),
-                hit[i].eq(valid[i] & a_open_valid[bank_of[i]] & row_match),
-                conflict[i].eq(valid[i] & a_open_valid[bank_of[i]] & ~row_match),
-                closed[i].eq(valid[i] & ~a_open_valid[bank_of[i]]),
-                blocker[i].eq(conflict[i] & (e.age == limit)),
-            ]
-            blocked = Const(0)
-            for j in range(i):
-                blocked = blocked | (blocker[j] & (bank_of[j] == bank_of[i]))
-            m.d.comb += hit_ok[i].eq(hit[i] & ~blocked)
-
-        # Banks with a row hit that may still be served: their open row stays open.
-        wanted = Array(Signal(name=f"wanted_{b}") for b in range(banks))
-        for b in range(banks):
-            m.d.comb += wanted[b].eq(
-                Cat(hit_ok[i] & (bank_of[i] == b) for i in range(depth)).any())
-
-        rd_ok_rank = Signal()
-        act_ok_rank = Signal()
-        row_ok_rank = Signal()
+        # ---- requests in -----------------------------------------------------------------
         m.d.comb += [
-            rd_ok_rank.eq((rd_wait_rank == 0) & (rfc_wait == 0)),
-            act_ok_rank.eq((act_wait_rank == 0) & (faw[3] == 0) & (rfc_wait == 0) & ~ref_pending),
-            row_ok_rank.eq((rfc_wait == 0) & ~ref_pending),
+            buffer.i.valid.eq(self.req.valid),
+            buffer.i.payload.addr.eq(self.req.payload.addr),
+            buffer.i.payload.id.eq(self.req.payload.id),
+            self.req.ready.eq(buffer.i.ready),
+            buffer.open_valid.eq(timers.open_valid),
+            buffer.open_row.eq(timers.open_row),
         ]
+        accept = self.req.valid & self.req.ready
 
-        rd_cand = Signal(depth)
-        act_cand = Signal(depth)
-        pre_cand = Signal(depth)
-        for i in range(depth):
-            b = bank_of[i]
-            # During a pending refresh a RD may go only if it does not delay its bank's PRE.
-            rd_refresh_ok = ~ref_pending | (a_pre_wait[b] >= t.tRTP)
-            m.d.comb += [
-                rd_cand[i].eq(hit_ok[i] & rd_ok_rank & rd_ok_bank[b] & rd_refresh_ok),
-                act_cand[i].eq(closed[i] & act_ok_rank & act_ok_bank[b]),
-                pre_cand[i].eq(conflict[i] & ~wanted[b] & pre_ok_bank[b] & row_ok_rank),
-            ]
+        # ---- policy: what each bank may be sent, from timing and the refresh state ----------
+        pending = refresh.pending
+        # During a pending refresh: no ACT, no PRE for a conflict, and a RD only when it
+        # does not delay its bank's PRE.
+        m.d.comb += [
+            buffer.rd_allow.eq(Mux(pending, timers.rd_ok & timers.rd_keeps_pre, timers.rd_ok)),
+            buffer.act_allow.eq(Mux(pending, 0, timers.act_ok)),
+            buffer.pre_allow.eq(Mux(pending, 0, timers.pre_ok)),
+        ]
+        # Refresh: precharge any open bank (lowest slot first), then REF.
+        ref_pre_sel = lowest_one(m, timers.open_valid & timers.pre_ok, "ref_pre_sel")
+        ref_pre_bank = lowest_one_index(m, ref_pre_sel, "ref_pre_bank")
 
-        def oldest(cand, name):
-            """One-hot of the lowest set bit of ``cand``."""
-            sel = Signal(depth, name=name)
-            m.d.comb += sel.eq(cand & ~(cand - 1))
-            return sel
-
-        rd_sel = oldest(rd_cand, "rd_sel")
-        act_sel = oldest(act_cand, "act_sel")
-        pre_sel = oldest(pre_cand, "pre_sel")
-
-        # Refresh: precharge any open bank (lowest first), then REF.
-        ref_pre = Signal(banks)
-        m.d.comb += ref_pre.eq(Cat(open_valid[b] & pre_ok_bank[b] for b in range(banks)))
-        ref_pre_sel = Signal(banks)
-        m.d.comb += ref_pre_sel.eq(ref_pre & ~(ref_pre - 1))
-        ref_ok = Signal()
-        m.d.comb += ref_ok.eq(ref_pending & ~Cat(open_valid).any() & (pre_to_ref == 0)
-                              & (rfc_wait == 0))
-
-        # ---- command choice ----------------------------------------------------------
+        # ---- command choice ----------------------------------------------------------------
         issue_rd = Signal()
         issue_act = Signal()
         issue_pre = Signal()  # for a request (row conflict)
         issue_ref_pre = Signal()  # for the refresh
+        issue_sweep = Signal()  # recovery after reset
         issue_ref = Signal()
-        with m.If(ref_pending):
-            with m.If(ref_ok):
+        with m.If(refresh.hold):
+            m.d.comb += issue_sweep.eq(refresh.sweep)
+        with m.Elif(pending):
+            with m.If(timers.ref_ok):
                 m.d.comb += issue_ref.eq(1)
-            with m.Elif(ref_pre.any()):
+            with m.Elif(ref_pre_sel.any()):
                 m.d.comb += issue_ref_pre.eq(1)
-            with m.Elif(rd_cand.any()):
+            with m.Elif(buffer.rd):
                 m.d.comb += issue_rd.eq(1)
         with m.Else():
-            with m.If(rd_cand.any()):
+            with m.If(buffer.rd):
                 m.d.comb += issue_rd.eq(1)
-            with m.Elif(act_cand.any()):
+            with m.Elif(buffer.act):
                 m.d.comb += issue_act.eq(1)
-            with m.Elif(pre_cand.any()):
+            with m.Elif(buffer.pre):
                 m.d.comb += issue_pre.eq(1)
 
-        chosen = Signal(depth)  # the request the command is for (one-hot or zero)
-        m.d.comb += chosen.eq(Mux(issue_rd, rd_sel, 0) | Mux(issue_act, act_sel, 0)
-                              | Mux(issue_pre, pre_sel, 0))
-        cmd_entry = Signal(entry_layout)
-        for i in range(depth):
-            with m.If(chosen[i]):
-                m.d.comb += cmd_entry.eq(entries[i])
-        ref_pre_bank = Signal(bank_bits + bg_bits)
-        for b in reversed(range(banks)):
-            with m.If(ref_pre_sel[b]):
-                m.d.comb += ref_pre_bank.eq(b)
+        with m.If(issue_rd):
+            m.d.comb += buffer.issue.eq(Issue.RD)
+        with m.Elif(issue_act):
+            m.d.comb += buffer.issue.eq(Issue.ACT)
+        with m.Elif(issue_pre):
+            m.d.comb += buffer.issue.eq(Issue.PRE)
+        cmd_entry = buffer.chosen
 
-        cmd_bank = Signal(bank_bits + bg_bits)  # bank slot the command addresses
-        with m.If(issue_ref_pre):
+        cmd_bank = Signal(slot_bits)  # bank slot the command addresses
+        with m.If(issue_sweep):
+            m.d.comb += [
+                cmd_bank.eq(Cat(refresh.sweep_bank, refresh.sweep_bank_group)),
+                self.dram.cmd.eq(DramCommand.PRE),
+            ]
+        with m.Elif(issue_ref_pre):
             m.d.comb += [
                 cmd_bank.eq(ref_pre_bank),
                 self.dram.cmd.eq(DramCommand.PRE),
@@ -376,114 +312,27 @@ class RankScheduler(wiring.Component):
             self.dram.bank_group.eq(cmd_bank[bank_bits:]),
             self.dram.row.eq(Mux(issue_rd | issue_act, cmd_entry.addr.row, 0)),
             self.dram.column.eq(Mux(issue_rd, cmd_entry.addr.line * g.burst_columns, 0)),
+            # the issued command updates the bank state and the refresh count
+            timers.cmd.eq(self.dram.cmd),
+            timers.cmd_bank.eq(cmd_bank),
+            timers.cmd_row.eq(cmd_entry.addr.row),
+            refresh.ref_issued.eq(issue_ref),
         ]
-        any_pre = issue_pre | issue_ref_pre
-        cmd_group = cmd_bank[bank_bits:]
 
-        # ---- bank state and timing updates ----------------------------------------------
-        for b in range(banks):
-            here = cmd_bank == b
-            with m.If(issue_act & here):
-                m.d.sync += [open_valid[b].eq(1), open_row[b].eq(cmd_entry.addr.row)]
-            with m.If(any_pre & here):
-                m.d.sync += open_valid[b].eq(0)
-            load(act_wait[b], issue_act & here, t.tRC)
-            load(act_wait[b], any_pre & here, t.tRP)
-            load(rd_wait[b], issue_act & here, t.tRCD)
-            load(pre_wait[b], issue_act & here, t.tRAS)
-            load(pre_wait[b], issue_rd & here, t.tRTP)
-        for k in range(groups):
-            load(act_wait_bg[k], issue_act & (cmd_group == k), t.tRRD_L)
-            load(rd_wait_bg[k], issue_rd & (cmd_group == k), t.tCCD_L)
-        load(act_wait_rank, issue_act, t.tRRD_S)
-        load(rd_wait_rank, issue_rd, t.tCCD_S)
-        load(pre_to_ref, any_pre, t.tRP)
-        load(rfc_wait, issue_ref, t.tRFC)
-        for ctr, conditions in loads.values():
-            nxt = Mux(ctr == 0, 0, ctr - 1)
-            for cond, gap in conditions:
-                if gap > 1:
-                    nxt = Mux(cond & (nxt < gap - 1), gap - 1, nxt)
-            m.d.sync += ctr.eq(nxt)
-
-        def dec(ctr):
-            return Mux(ctr == 0, 0, ctr - 1)
-
-        with m.If(issue_act):
-            m.d.sync += faw[0].eq(t.tFAW - 1)
-            m.d.sync += [faw[k].eq(dec(faw[k - 1])) for k in range(1, 4)]
-        with m.Else():
-            m.d.sync += [faw[k].eq(dec(faw[k])) for k in range(4)]
-
-        # Refresh interval and owed refreshes.
-        due = refi == 0
-        m.d.sync += refi.eq(Mux(due, t.tREFI - 1, refi - 1))
-        with m.If(due & ~issue_ref):
-            with m.If(owed != 8):
-                m.d.sync += owed.eq(owed + 1)
-        with m.Elif(~due & issue_ref):
-            m.d.sync += owed.eq(owed - 1)
-
-        # ---- request buffer update -----------------------------------------------------
-        accept = Signal()
+        # ---- read data ---------------------------------------------------------------------
         m.d.comb += [
-            self.req.ready.eq(count != depth),
-            accept.eq(self.req.valid & self.req.ready),
+            tagger.rd.eq(issue_rd),
+            tagger.id.eq(cmd_entry.id),
+            tagger.rd_data.eq(self.dram.rd_data),
+            self.rdata.valid.eq(tagger.rdata.valid),
+            self.rdata.payload.eq(tagger.rdata.payload),
+            self.idle.eq((buffer.level == 0) & ~tagger.busy & ~refresh.recovering),
         ]
-        removed = Mux(issue_rd, rd_sel, 0)
-        remaining = Signal(range(depth + 1))
-        m.d.comb += remaining.eq(count - issue_rd)
-        m.d.sync += count.eq(remaining + accept)
 
-        updated = []
-        for i, e in enumerate(entries):
-            u = Signal(entry_layout, name=f"updated_{i}")
-            m.d.comb += [
-                u.addr.eq(e.addr),
-                u.id.eq(e.id),
-                u.age.eq(Mux(e.age == limit, limit, e.age + 1)),
-                u.cls.eq(e.cls),
-            ]
-            with m.If(e.cls == _CLS_NONE):
-                with m.If(issue_act & act_sel[i]):
-                    m.d.comb += u.cls.eq(_CLS_MISS)
-                with m.If(issue_pre & pre_sel[i]):
-                    m.d.comb += u.cls.eq(_CLS_CONFLICT)
-            updated.append(u)
-        new_entry = Signal(entry_layout)
-        m.d.comb += [
-            new_entry.addr.eq(self.req.payload.addr),
-            new_entry.id.eq(self.req.payload.id),
-        ]
-        for i in range(depth):
-            shift = removed[:i + 1].any()
-            src = updated[i + 1] if i + 1 < depth else updated[i]
-            with m.If(accept & (remaining == i)):
-                m.d.sync += entries[i].eq(new_entry)
-            with m.Elif(shift):
-                m.d.sync += entries[i].eq(src)
-            with m.Else():
-                m.d.sync += entries[i].eq(updated[i])
-
-        # ---- counters ------------------------------------------------------------------
-        def count_up(ctr, cond):
-            with m.If(cond):
-                m.d.sync += ctr.eq(ctr + 1)
-
-        stat = {name: Signal(32, name=f"{name}_q") for name in self.COUNTERS}
-        for name in self.COUNTERS:
-            m.d.comb += getattr(self, name).eq(stat[name])
-        count_up(stat["acts"], issue_act)
-        count_up(stat["pres"], any_pre)
-        count_up(stat["reads"], issue_rd)
-        count_up(stat["refs"], issue_ref)
-        count_up(stat["row_hits"], issue_rd & (cmd_entry.cls == _CLS_NONE))
-        count_up(stat["row_misses"], issue_rd & (cmd_entry.cls == _CLS_MISS))
-        count_up(stat["row_conflicts"], issue_rd & (cmd_entry.cls == _CLS_CONFLICT))
-
-        # Hint check against the in-order shadow row table (acceptance order).
-        shadow_valid = Array(Signal(name=f"shadow_valid_{b}") for b in range(banks))
-        shadow_row = Array(Signal(row_bits, name=f"shadow_row_{b}") for b in range(banks))
+        # ---- hint check against the in-order shadow row table (acceptance order) ------------
+        row_bits = addr_layout["row"].width
+        shadow_valid = Array(Signal(name=f"shadow_valid_{b}") for b in range(slots))
+        shadow_row = Array(Signal(row_bits, name=f"shadow_row_{b}") for b in range(slots))
         req_addr = self.req.payload.addr
         req_bank = Cat(req_addr.bank, req_addr.bank_group)
         want_hint = Signal(3)
@@ -493,36 +342,21 @@ class RankScheduler(wiring.Component):
             m.d.comb += want_hint.eq(HINT_HIT)
         with m.Else():
             m.d.comb += want_hint.eq(HINT_CONFLICT)
-        for b in range(banks):
+        for b in range(slots):
             with m.If(accept & (req_bank == b)):
                 m.d.sync += [shadow_valid[b].eq(1), shadow_row[b].eq(req_addr.row)]
-        count_up(stat["hint_mismatches"], accept & (self.req.payload.hint != want_hint))
 
-        # ---- read data: tag each beat with the id of its RD -------------------------------
-        stages = t.tCL + t.tBL - 1
-        pipe_valid = [Signal(name=f"rd_pipe_valid_{k}") for k in range(stages)]
-        pipe_id = [Signal(self._id_width, name=f"rd_pipe_id_{k}") for k in range(stages)]
-        m.d.sync += [pipe_valid[0].eq(issue_rd), pipe_id[0].eq(cmd_entry.id)]
-        for k in range(1, stages):
-            m.d.sync += [pipe_valid[k].eq(pipe_valid[k - 1]), pipe_id[k].eq(pipe_id[k - 1])]
-        out_valid = Signal()
-        m.d.sync += [
-            out_valid.eq(0),
-            self.rdata.payload.data.eq(self.dram.rd_data),
-        ]
-        for beat in reversed(range(t.tBL)):  # at most one tap is valid (tCCD_S >= tBL)
-            k = t.tCL - 1 + beat
-            with m.If(pipe_valid[k]):
-                m.d.sync += [
-                    out_valid.eq(1),
-                    self.rdata.payload.id.eq(pipe_id[k]),
-                    self.rdata.payload.beat.eq(beat),
-                    self.rdata.payload.last.eq(beat == t.tBL - 1),
-                ]
-        m.d.comb += [
-            self.rdata.valid.eq(out_valid),
-            self.idle.eq((count == 0) & ~Cat(pipe_valid).any() & ~out_valid),
-        ]
+        # ---- counters ----------------------------------------------------------------------
+        count_events(m, {
+            "acts": issue_act,
+            "pres": issue_pre | issue_ref_pre | issue_sweep,
+            "reads": issue_rd,
+            "refs": issue_ref,
+            "row_hits": issue_rd & (cmd_entry.cls == RequestClass.NONE),
+            "row_misses": issue_rd & (cmd_entry.cls == RequestClass.MISS),
+            "row_conflicts": issue_rd & (cmd_entry.cls == RequestClass.CONFLICT),
+            "hint_mismatches": accept & (self.req.payload.hint != want_hint),
+        }, self)
         return m
 
 

@@ -7,7 +7,9 @@ random gaps, managing a free list of the ``2**id_width`` ids (an id is reused on
 its last beat came back); a monitor samples ``req``, ``dram`` and ``rdata`` every cycle;
 the scoreboard checks that every request gets exactly its 64 B back (beats 0..3 in
 consecutive cycles, ``last`` on beat 3), each id once, no extra beats; at the end ``idle``
-must be high, the command counters must equal what the DRAM model counted,
+must be high, the command counters must equal what the DRAM model counted (the
+PREs and REF of the recovery after reset included; the counts a test sees are taken from
+the end of that recovery, when ``idle`` first rises),
 ``hint_mismatches`` must equal the in-order shadow-model prediction
 (:func:`hw.rank_scheduler.expected_hint`), and ``row_hits + row_misses + row_conflicts``
 must equal ``reads``.
@@ -243,6 +245,8 @@ class Testbench:
         self.model: DramModel | None = None
         # monitor state
         self.cycle = 0
+        self.start_cycle = 0  # model cycle when the recovery after reset was over
+        self.baseline = dict.fromkeys(COUNTERS, 0)  # counters then
         self._bank_rows: dict[tuple[int, int], int] = {}
         self._acts: deque[int] = deque(maxlen=4)
         self._completion_order: list[int] = []
@@ -254,11 +258,20 @@ class Testbench:
         self.dut.rst.value = 1
         self.dut.dram__rd_valid.value = 0
         self.model = DramModel(self.dut, "dram", self.dut.clk, self.image,
-                               timing=self.timing, geometry=GEOMETRY)
+                               timing=self.timing, geometry=GEOMETRY, initial_state="unknown")
         cocotb.start_soon(self._monitor())
         await ClockCycles(self.dut.clk, 2)
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
+        # The recovery after reset (docs/rank_scheduler.md: PRE to every bank, one REF) is
+        # over when idle rises; counters, cycles and REFs are measured from there.
+        while True:
+            await FallingEdge(self.dut.clk)
+            if self.dut.idle.value == 1:
+                break
+        self.baseline = self.counters()
+        self.start_cycle = self.model.cycle
+        self.ref_cycles.clear()
 
     # -- driver -------------------------------------------------------------------------------
     def _hint_for(self, request: Request) -> int:
@@ -416,8 +429,9 @@ class Testbench:
             f"hint_mismatches = {got['hint_mismatches']}, the shadow model predicts {self.predicted_mismatches}")
         assert self.image.unwritten_reads == 0, f"{self.image.unwritten_reads} reads of never-written rows"
         self.model.checker.check_refresh(self.model.cycle)
+        got = {name: got[name] - self.baseline[name] for name in COUNTERS}  # after the recovery
         cocotb.log.info("%d requests in %d cycles; counters %s; latency min/mean/max %d/%.1f/%d",
-                        self.sent, self.model.cycle, got, min(self.latencies),
+                        self.sent, self.model.cycle - self.start_cycle, got, min(self.latencies),
                         sum(self.latencies) / len(self.latencies), max(self.latencies))
         return got
 
@@ -547,7 +561,7 @@ async def _bench(dut, name: str, requests) -> dict:
     await tb.send(requests)
     got = await tb.finish()
     wall = time.perf_counter() - start
-    cycles = tb.model.cycle
+    cycles = tb.model.cycle - tb.start_cycle  # from the end of the recovery after reset
     figures = {
         "requests": len(requests),
         "cycles": cycles,
