@@ -34,6 +34,9 @@ __all__ = [
     "DDR_CMD_PRE",
     "DDR_CMD_RD",
     "FIELDS",
+    "HINT_CONFLICT",
+    "HINT_HIT",
+    "HINT_MISS",
     "INST_BITS",
     "INST_DTYPE",
     "LOOKUP_OPCODES",
@@ -46,6 +49,7 @@ __all__ = [
     "daddr_compose",
     "daddr_split",
     "eop_daddr",
+    "expected_hint",
     "fused8_to_device",
     "ints_to_words",
     "pack",
@@ -76,6 +80,22 @@ LOOKUP_OPCODES = frozenset({Opcode.SUM, Opcode.WSUM, Opcode.SUM_Q8, Opcode.WSUM_
 DDR_CMD_PRE = 0b001
 DDR_CMD_ACT = 0b010
 DDR_CMD_RD = 0b100
+
+#: The hints of an in-order open-page row-buffer model (the only one a host can run): the
+#: row is open (RD), the bank is closed (ACT|RD), another row is open (PRE|ACT|RD).
+HINT_HIT = DDR_CMD_RD
+HINT_MISS = DDR_CMD_ACT | DDR_CMD_RD
+HINT_CONFLICT = DDR_CMD_PRE | DDR_CMD_ACT | DDR_CMD_RD
+
+
+def expected_hint(last_row: int | None, row: int) -> int:
+    """The ``ddr_cmd`` hint for a request to ``row`` of a bank whose previous request was to
+    ``last_row`` (``None``: no request to the bank yet). The rank scheduler counts the hints
+    that differ from this (``hint_mismatches``); the driver's row-buffer model
+    (``sw_driver.hints``) produces them."""
+    if last_row is None:
+        return HINT_MISS
+    return HINT_HIT if last_row == row else HINT_CONFLICT
 
 #: Largest vector length, in 64 B bursts.
 MAX_VSIZE = 7

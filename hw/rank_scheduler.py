@@ -8,28 +8,14 @@ from amaranth.lib.wiring import In, Out
 
 from .bank_timers import BankTimers
 from .ddr4 import DDR4Geometry, DDR4Timing, DramCommand, DramPortSignature, line_address_layout
-from .isa import DDR_CMD_ACT, DDR_CMD_PRE, DDR_CMD_RD
+from .isa import HINT_CONFLICT, HINT_HIT, HINT_MISS, expected_hint  # noqa: F401  (re-exported)
 from .logic import count_events, lowest_one, lowest_one_index
 from .params import check_int
 from .read_tagger import ReadTagger
 from .refresh_control import RefreshControl, recovery_cycles
 from .request_buffer import Issue, RequestBuffer, RequestClass
 
-__all__ = ["HINT_CONFLICT", "HINT_HIT", "HINT_MISS", "RankScheduler", "RankSchedulerTop", "expected_hint"]
-
-#: The hint a host with an in-order open-page row-buffer model gives for a row hit, a
-#: closed bank and a row conflict.
-HINT_HIT = DDR_CMD_RD
-HINT_MISS = DDR_CMD_ACT | DDR_CMD_RD
-HINT_CONFLICT = DDR_CMD_PRE | DDR_CMD_ACT | DDR_CMD_RD
-
-
-def expected_hint(last_row: int | None, row: int) -> int:
-    """The ``ddr_cmd`` hint the scheduler expects for a request to ``row`` of a bank whose
-    previous accepted request was to ``last_row`` (``None``: no request to the bank yet)."""
-    if last_row is None:
-        return HINT_MISS
-    return HINT_HIT if last_row == row else HINT_CONFLICT
+__all__ = ["RankScheduler", "RankSchedulerTop"]
 
 
 def _bits(count: int) -> int:

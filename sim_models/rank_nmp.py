@@ -240,8 +240,8 @@ class RankNMPModel:
     def hint_mismatches(self, requests: Iterable[LineRequest] | None = None) -> int:
         """How many of ``requests`` (default: every line read since reset) carry a hint
         that differs from the scheduler's in-order open-page prediction
-        (:func:`hw.rank_scheduler.expected_hint`); exact when every line misses the cache."""
-        from hw.rank_scheduler import expected_hint
+        (:func:`hw.isa.expected_hint`); exact when every line misses the cache."""
+        from hw.isa import expected_hint
 
         last_row: dict[tuple[int, int], int] = {}
         mismatches = 0

@@ -12,8 +12,8 @@ that bank, and hints each lookup's first line
 
 Later lines of a vector are in the same row, so the Rank-NMP hints them ``RD`` itself.
 This is the rule the rank scheduler's shadow table applies (``docs/rank_scheduler.md``);
-:func:`expected_hint` is its one definition, and ``hw.rank_scheduler.expected_hint`` is
-meant to import it from here. The state persists across calls, as the hardware's shadow
+:func:`hw.isa.expected_hint` is its one definition, with the ``ddr_cmd`` field it gives
+meaning to. The state persists across calls, as the hardware's shadow
 table does; :meth:`RowBufferModel.predict` is pure, and the caller commits the new state
 only when the whole call succeeded.
 """
@@ -22,24 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.isa import DDR_CMD_ACT, DDR_CMD_PRE, DDR_CMD_RD
+from hw.isa import HINT_CONFLICT, HINT_HIT, HINT_MISS, expected_hint
 
 __all__ = ["HINT_CONFLICT", "HINT_HIT", "HINT_MISS", "RowBufferModel", "expected_hint", "hints"]
 
-HINT_HIT = DDR_CMD_RD
-HINT_MISS = DDR_CMD_ACT | DDR_CMD_RD
-HINT_CONFLICT = DDR_CMD_PRE | DDR_CMD_ACT | DDR_CMD_RD
-
 #: The "no lookup yet" row in :class:`RowBufferModel` state arrays.
 UNUSED = -1
-
-
-def expected_hint(last_row: int | None, row: int) -> int:
-    """The hint for a lookup to ``row`` of a bank whose previous lookup was to ``last_row``
-    (``None``: the bank has not been used)."""
-    if last_row is None:
-        return HINT_MISS
-    return HINT_HIT if last_row == row else HINT_CONFLICT
 
 
 def hints(last_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
-from hw.rank_scheduler import RankScheduler, expected_hint
+from hw.isa import expected_hint
+from hw.rank_scheduler import RankScheduler
 from hw.refresh_control import recovery_wait
 from verif.ddr4_checker import DDR4ProtocolChecker
 

@@ -4,7 +4,7 @@ agreement with the Rank-NMP model's hint check (no mismatch when every line goes
 import numpy as np
 
 from hw.ddr4 import DDR4Geometry
-from hw.rank_scheduler import expected_hint as scheduler_expected_hint
+from hw.isa import expected_hint as scheduler_expected_hint
 from sim_models.dimm_nmp import DimmNMPModel
 from sw_driver import Device
 from sw_driver.hints import HINT_CONFLICT, HINT_HIT, HINT_MISS, UNUSED, RowBufferModel, expected_hint, hints

@@ -11,7 +11,7 @@ must be high, the command counters must equal what the DRAM model counted (the
 PREs and REF of the recovery after reset included; the counts a test sees are taken from
 the end of that recovery, when ``idle`` first rises),
 ``hint_mismatches`` must equal the in-order shadow-model prediction
-(:func:`hw.rank_scheduler.expected_hint`), and ``row_hits + row_misses + row_conflicts``
+(:func:`hw.isa.expected_hint`), and ``row_hits + row_misses + row_conflicts``
 must equal ``reads``.
 
 Streams (one cocotb test each; ``coverage_summary`` runs last, prints the functional
@@ -44,7 +44,7 @@ from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, with_time
 from cocotb_coverage.coverage import CoverPoint, coverage_db
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
-from hw.rank_scheduler import expected_hint
+from hw.isa import expected_hint
 from verif import coverage
 from verif.block_description import BlockDescription
 from verif.dram_model import DramModel
