@@ -56,7 +56,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["dequantize_fused8", "quantize_fused8", "sls", "sls_hardware_order"]
+__all__ = ["check_table", "dequantize_fused8", "quantize_fused8", "sls", "sls_hardware_order", "validate_inputs"]
 
 # Fused 8-bit rows end with an fp32 scale and an fp32 bias.
 _SCALE_BIAS_BYTES = 8
@@ -128,7 +128,7 @@ def sls(
     The loop runs over the position inside the bag and is vectorised across bags and
     columns, so its cost is ``max(lengths)`` numpy steps.
     """
-    args = _validate(table, indices, lengths, offsets, include_last_offset, weights, mode)
+    args = validate_inputs(table, indices, lengths, offsets, include_last_offset, weights, mode)
     contributions = _Contributions(table, args.indices, args.weights)
     acc = _sequential_sums(contributions, None, args.lengths, args.dim)
     return _finish(acc, args.lengths, mode)
@@ -186,7 +186,7 @@ def sls_hardware_order(
     ``mode="mean"`` divides ``acc`` by the bag length in fp32. With one rank and one DIMM
     this is exactly :func:`sls`.
     """
-    args = _validate(table, indices, lengths, offsets, include_last_offset, weights, mode)
+    args = validate_inputs(table, indices, lengths, offsets, include_last_offset, weights, mode)
     n = args.indices.size
     if (
         isinstance(num_ranks, bool)
@@ -416,10 +416,11 @@ class _Args(NamedTuple):
     dim: int  # D, the output width
 
 
-def _validate(table, indices, lengths, offsets, include_last_offset, weights, mode) -> _Args:
+def validate_inputs(table, indices, lengths, offsets, include_last_offset, weights, mode) -> _Args:
+    """Check the arguments of :func:`sls` (the messages every caller reports) and normalise them."""
     if mode not in ("sum", "mean"):
         raise ValueError(f"mode must be 'sum' or 'mean', got {mode!r}")
-    rows, dim = _check_table(table)
+    rows, dim = check_table(table)
     idx = _as_int_1d("indices", indices)
     n = idx.size
 
@@ -466,7 +467,7 @@ def _check_ndarray(name: str, value) -> None:
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
 
 
-def _check_table(table) -> tuple[int, int]:
+def check_table(table) -> tuple[int, int]:
     """Return ``(rows, D)`` of a float32 or fused 8-bit table."""
     _check_ndarray("table", table)
     if table.dtype not in (np.float32, np.uint8):

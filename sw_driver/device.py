@@ -22,7 +22,6 @@ from .requests import normalise, parse
 
 __all__ = ["Device"]
 
-_CACHE_WAYS = 4  # hw.rank_nmp.RankNMP's default cache_ways
 _MAX_CHANNELS = 16
 _MAX_DIMMS_PER_CHANNEL = 8
 
@@ -116,7 +115,7 @@ class Device:
         self.backend_name = backend
         self.backend = make_backend(backend, BackendConfig(
             channels=self.channels, dimms_per_channel=self.dimms_per_channel, ranks_per_dimm=self.ranks_per_dimm,
-            timing=timing, geometry=geometry, cache_size_bytes=self.cache_size_bytes, cache_ways=_CACHE_WAYS,
+            timing=timing, geometry=geometry, cache_size_bytes=self.cache_size_bytes, cache_ways=pu.CACHE_WAYS,
             lanes=pu.LANES, max_elements=pu.MAX_ELEMENTS, dram_trace=dram_trace))
         self.placement = Placement(self.address_map, self.page_colouring)
         self.image = DeviceImage(geometry.row_bytes, geometry.column_bytes)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.isa import fused8_to_device
-from sim_models.sls import _check_table
+from sim_models.sls import check_table
 
 from . import pu
 from .address_map import FRAME_FIELDS, RANK_FIELDS, AddressMap
@@ -84,7 +84,7 @@ def table_layout(name: str, table: np.ndarray, line_bytes: int = 64) -> TableLay
         Rows longer than the PU takes (``MAX_VSIZE`` lines, ``MAX_ELEMENTS`` values).
     """
     try:
-        rows, dim = _check_table(table)
+        rows, dim = check_table(table)
     except (TypeError, ValueError) as error:
         raise type(error)(f"table {name!r}: {error}") from None
     quantized = table.dtype == np.uint8

@@ -12,13 +12,15 @@ import inspect
 from hw.isa import EOP_FIELDS, MAX_VSIZE, Q8_HEADER_BYTES
 from hw.rank_nmp import RankNMP
 
-__all__ = ["LANES", "MAX_ELEMENTS", "MAX_VSIZE", "PACKET_BAGS", "Q8_DEFAULT_ELEMENTS", "Q8_HEADER_BYTES",
+__all__ = ["CACHE_WAYS", "LANES", "MAX_ELEMENTS", "MAX_VSIZE", "PACKET_BAGS", "Q8_DEFAULT_ELEMENTS", "Q8_HEADER_BYTES",
            "SLOT_CYCLES", "SLOT_INSTS", "VALID_RANKS_PER_DIMM"]
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(RankNMP.__init__).parameters.items()}
 
 #: fp32 lanes of a Rank-NMP datapath: values per result beat.
 LANES: int = _DEFAULTS["lanes"]
+#: RankCache associativity.
+CACHE_WAYS: int = _DEFAULTS["cache_ways"]
 #: fp32 values per partial sum (the longest result vector).
 MAX_ELEMENTS: int = _DEFAULTS["max_elements"]
 #: ``Q8_ELEMENTS`` after a reset of the rank (``docs/rank_nmp_semantics.md``).

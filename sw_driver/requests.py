@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_models.sls import _validate
+from sim_models.sls import validate_inputs
 
 from .errors import UnknownTableError
 from .placement import TablePlacement
@@ -103,7 +103,7 @@ def normalise(fields: dict, tables: Mapping[str, TablePlacement], label: str | N
     stub = np.broadcast_to(np.zeros((), np.uint8 if layout.quantized else np.float32), (layout.rows, columns))
     mode = fields.get("mode", "sum")
     try:
-        args = _validate(stub, fields["indices"], fields.get("lengths"), fields.get("offsets"),
+        args = validate_inputs(stub, fields["indices"], fields.get("lengths"), fields.get("offsets"),
                          fields.get("include_last_offset", False), fields.get("weights"), mode)
     except (TypeError, ValueError, IndexError) as error:
         prefix = f"{label} (table {name!r})" if label else f"table {name!r}"
