@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,8 +10,9 @@ from amaranth.lib.wiring import In, Out
 from .fp32_add import FP32Adder
 from .fp32_mul import FP32Multiplier
 from .isa import EOP_LAYOUT
-from .pipeline import delay
-from .params import check_latency
+from .logic import COUNTER_WIDTH, lowest_one_index
+from .params import check_choice, check_latency
+from .pipeline import delay, wire
 
 __all__ = ["RankDatapath"]
 
@@ -36,15 +37,28 @@ class RankDatapath(wiring.Component):
     correct; beats of one entry ``add_latency + 1`` or more cycles apart (every fp32 row of
     the default 4 lanes, whose 64 B burst spans 4 beats) never wait.
 
-    The register file holds ``16 x max_elements`` fp32 values. Memories keep their contents
-    through reset, so after reset the datapath first writes ``+0.0`` to every entry
-    (``16 * max_elements / lanes`` cycles, ``i`` not ready meanwhile).
-    A drain asking for more than ``max_elements`` values returns ``max_elements``.
-    A ``drain`` request waits until every accepted beat has been accumulated, then streams
-    the tags of ``tag_mask`` in ascending order, ``ceil(elements / lanes)`` beats each, on
-    ``o``, clearing each entry to ``+0.0`` as it leaves; ``drain`` is acknowledged with the
-    last beat. No beat is accepted on ``i`` while a drain is pending, so beats sent after a
-    drain go to the next packet.
+    **Partial-sum marks.** The register file (``16 x max_elements`` fp32 values, a memory)
+    is never cleared. Per tag a register holds a *mark*: how many beats of the tag the
+    packet has written (one more than the highest beat written back). An entry at or beyond
+    its tag's mark reads as ``+0.0``, both when a beat is accumulated into it and when it is
+    drained. A drain resets every mark in one cycle, so every tag starts the next packet at
+    ``+0.0`` over its whole length, whatever the drain's mask and length; after reset the
+    marks are zero, so the datapath takes beats in the first cycle. This needs the beats of
+    a tag within a packet to be written as a prefix: a beat ``b`` of a tag may only come
+    after beats ``0 .. b - 1`` of that tag in the same packet (every row starts at beat 0
+    and sends its beats in order, which the Rank-NMP's retire stage does). A beat with
+    ``beat >= max_beats`` is accepted and discarded.
+
+    **Drain.** A ``drain`` request (an EOP's operands) waits until every accepted beat has
+    been accumulated; no beat is accepted on ``i`` while it is pending, so beats sent after
+    it go to the next packet. A malformed request (``reserved != 0``, ``elements == 0`` or
+    ``elements > max_elements``, as in ``docs/rank_nmp_semantics.md``) returns nothing.
+    Otherwise the tags of ``tag_mask`` stream on ``o`` in ascending order,
+    ``ceil(elements / lanes)`` beats each, ``last`` on the final beat of the drain (an empty
+    mask returns nothing), and ``eop_mismatches`` is increased by the number of tags the
+    packet wrote that are not in ``tag_mask`` or were written beyond
+    ``ceil(elements / lanes)`` beats. ``drain`` is acknowledged with the last beat (in the
+    cycle it is seen when nothing is returned), and every mark is reset then.
 
     Parameters
     ----------
@@ -61,18 +75,20 @@ class RankDatapath(wiring.Component):
     drain : In(stream.Signature(EOP_LAYOUT))
     o : Out(stream.Signature(StructLayout({"data": ArrayLayout(32, lanes), "tag": 4, "beat": B, "last": 1})))
     busy : Out(1)
-        Beats are in flight in the arithmetic pipeline, or the register file is being
-        cleared after reset.
+        Beats are in flight in the arithmetic pipeline, or a drain is streaming.
+    eop_mismatches : Out(32)
+        Tags written in a packet but missing from its drain's mask or longer than its
+        ``elements`` (counted once per drain and tag; wraps around).
 
     Latency from a beat on ``i`` to its register-file write: ``mul_latency + 2 * add_latency``
     cycles. Drain: the first beat is valid the cycle after the pipeline empties; then one
-    beat per cycle while ``o`` is ready.
+    beat per cycle while ``o`` is ready, with no gap between tags. Throughput one beat per
+    cycle on ``i`` (a beat waits only on the interlock).
     """
 
     def __init__(self, *, lanes: int = 4, max_elements: int = 128,
                  mul_latency: int = 4, add_latency: int = 3):
-        if isinstance(lanes, bool) or lanes not in _LANES:
-            raise ValueError(f"lanes must be one of {', '.join(map(str, _LANES))}, got {lanes!r}")
+        check_choice("lanes", lanes, _LANES)
         if (not isinstance(max_elements, int) or isinstance(max_elements, bool)
                 or not lanes <= max_elements <= 1023 or max_elements % lanes):
             raise ValueError(
@@ -93,6 +109,7 @@ class RankDatapath(wiring.Component):
             "o": Out(stream.Signature(data.StructLayout(
                 {"data": vector, "tag": 4, "beat": beat, "last": 1}))),
             "busy": Out(1),
+            "eop_mismatches": Out(COUNTER_WIDTH),
         })
 
     @property
@@ -122,10 +139,10 @@ class RankDatapath(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes, max_beats = self._lanes, self.max_beats
-        vector = data.ArrayLayout(32, lanes)
+        beat_width = len(self.i.payload.beat)
 
         m.submodules.psums = psums = Memory(
-            shape=vector, depth=_TAGS * max_beats, init=[])
+            shape=data.ArrayLayout(32, lanes), depth=_TAGS * max_beats, init=[])
         rd = psums.read_port(domain="comb")
         wr = psums.write_port()
 
@@ -141,34 +158,46 @@ class RankDatapath(wiring.Component):
         def entry(tag, beat):
             return tag * max_beats + beat
 
-        # Operands travel beside the units, moving when the unit beside them moves.
-        address = Signal(range(_TAGS * max_beats))
-        m.d.comb += address.eq(entry(self.i.payload.tag, self.i.payload.beat))
+        # The entry of each operation, (tag, beat), travels beside the units, moving when
+        # the unit beside it moves.
+        pos_layout = data.StructLayout({"tag": 4, "beat": beat_width})
+        pos_in = Signal(pos_layout)
+        m.d.comb += [pos_in.tag.eq(self.i.payload.tag), pos_in.beat.eq(self.i.payload.beat)]
         c = delay(m, self.i.payload.c, mul.latency, enable=mul.i.ready, name="c")
-        addr_mul = delay(m, address, mul.latency, enable=mul.i.ready, name="addr_mul")
-        addr_acc = delay(m, addr_mul, add_c.latency, enable=add_c.i.ready, name="addr_add")
+        pos_mul = delay(m, pos_in, mul.latency, enable=mul.i.ready, name="pos_mul")
+        pos_acc = data.View(pos_layout, delay(m, pos_mul, add_c.latency, enable=add_c.i.ready,
+                                              name="pos_acc"))
 
         # Interlock: the entry an operation would read is being updated by one of the
-        # operations in the accumulate adders (their addresses, by stage).
+        # operations in the accumulate adders (their entries, by stage).
         in_flight = []
-        valid_d, addr_d = add_acc.i.valid & add_acc.i.ready, addr_acc
+        valid_d, pos_d = add_acc.i.valid & add_acc.i.ready, pos_acc
         for k in range(self._add_latency):
             valid_q = Signal(name=f"acc_valid_d{k}")
-            addr_q = Signal(range(_TAGS * max_beats), name=f"acc_addr_d{k}")
-            m.d.sync += [valid_q.eq(valid_d), addr_q.eq(addr_d)]
-            in_flight.append((valid_q, addr_q))
-            valid_d, addr_d = valid_q, addr_q
+            pos_q = Signal(pos_layout, name=f"acc_pos_d{k}")
+            m.d.sync += [valid_q.eq(valid_d), pos_q.eq(pos_d)]
+            in_flight.append((valid_q, pos_q))
+            valid_d, pos_d = valid_q, pos_q
         hazard = Signal()
         m.d.comb += hazard.eq(
-            add_c.o.valid & Cat(v & (a == addr_acc) for v, a in in_flight).any())
-        written_valid, written_addr = in_flight[-1]
+            add_c.o.valid & Cat(v & (p.as_value() == pos_acc.as_value()) for v, p in in_flight).any())
+        written_valid, written_pos = in_flight[-1]
 
-        clearing = Signal()  # the register file is being zeroed after reset
+        # Marks: beats of each tag written in this packet (the written entries are a prefix).
+        marks = Array(Signal(range(max_beats + 1), name=f"mark{t}") for t in range(_TAGS))
+        clear_marks = Signal()
+        with m.If(clear_marks):
+            m.d.sync += [marks[t].eq(0) for t in range(_TAGS)]
+        with m.Elif(written_valid & (written_pos.beat < max_beats)
+                    & (written_pos.beat >= marks[written_pos.tag])):
+            m.d.sync += marks[written_pos.tag].eq(written_pos.beat + 1)
+        acc_fresh = wire(m, "acc_fresh", pos_acc.beat >= marks[pos_acc.tag])
+
         pending = Signal(range(self.latency * 2 + 2))  # beats accepted, not yet written back
         draining = Signal()
         accept = Signal()
         m.d.comb += [
-            self.busy.eq((pending != 0) | clearing),
+            self.busy.eq((pending != 0) | draining),
             accept.eq(self.i.valid & self.i.ready),
         ]
         with m.If(accept & ~written_valid):
@@ -178,7 +207,7 @@ class RankDatapath(wiring.Component):
 
         for k in range(lanes):
             m.d.comb += [
-                muls[k].i.valid.eq(self.i.valid & ~self.drain.valid & ~clearing),
+                muls[k].i.valid.eq(self.i.valid & ~self.drain.valid),
                 muls[k].i.payload.a.eq(self.i.payload.a[k]),
                 muls[k].i.payload.b.eq(self.i.payload.b[k]),
                 adds_c[k].i.valid.eq(muls[k].o.valid),
@@ -186,81 +215,67 @@ class RankDatapath(wiring.Component):
                 adds_c[k].i.payload.b.eq(c[k * 32:(k + 1) * 32]),
                 muls[k].o.ready.eq(adds_c[k].i.ready),
                 adds_acc[k].i.valid.eq(adds_c[k].o.valid & ~hazard),
-                adds_acc[k].i.payload.a.eq(rd.data[k]),
+                adds_acc[k].i.payload.a.eq(Mux(acc_fresh, 0, rd.data[k])),  # +0.0 past the mark
                 adds_acc[k].i.payload.b.eq(adds_c[k].o.payload.result),
                 adds_c[k].o.ready.eq(adds_acc[k].i.ready & ~hazard),
                 adds_acc[k].o.ready.eq(1),  # the register file always takes the sum
                 wr.data[k].eq(adds_acc[k].o.payload.result),
             ]
-        m.d.comb += self.i.ready.eq(mul.i.ready & ~self.drain.valid & ~clearing)
+        m.d.comb += [
+            self.i.ready.eq(mul.i.ready & ~self.drain.valid),
+            wr.addr.eq(entry(written_pos.tag, written_pos.beat)),
+            wr.en.eq(written_valid & (written_pos.beat < max_beats)),
+        ]
 
-        # Drain: walk the tags of the mask, clearing each beat as it leaves.
+        # Drain: the request's checks and mismatches, then the tags of the mask.
+        request = self.drain.payload
+        elements = request.elements
+        wanted = wire(m, "drain_beats", (elements + lanes - 1) >> (lanes.bit_length() - 1))
+        well_formed = wire(m, "drain_well_formed",
+                           (request.reserved == 0) & (elements != 0) & (elements <= self._max_elements))
+        mismatch = Signal(_TAGS)
+        for t in range(_TAGS):
+            m.d.comb += mismatch[t].eq(
+                (marks[t] != 0) & (~request.tag_mask[t] | (marks[t] > wanted)))
+        mismatches = Signal(32)
+        m.d.comb += self.eop_mismatches.eq(mismatches)
+
         tag = Signal(4)
-        beat = Signal.like(self.o.payload.beat)
-        mask = Signal(_TAGS)  # the drain request, held while it runs
+        beat = Signal(beat_width)
+        mask = Signal(_TAGS)  # the drain's mask, held while it runs
         beats = Signal(range(max_beats + 1))
-        later = Signal(_TAGS)  # tags of the mask above the current one
-        m.d.comb += later.eq(mask & ~((Const(2, _TAGS + 1) << tag) - 1)[:_TAGS])
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(beat + 1 >= beats)
-
-        clear_addr = Signal(range(_TAGS * max_beats))
-        with m.FSM():
-            with m.State("CLEAR"):
-                # Memories are not reset: zero every entry after reset before accepting work.
-                m.d.comb += [clearing.eq(1), wr.addr.eq(clear_addr), wr.data.eq(0), wr.en.eq(1)]
-                m.d.sync += clear_addr.eq(clear_addr + 1)
-                with m.If(clear_addr == _TAGS * max_beats - 1):
-                    m.next = "ACCUMULATE"
+        later = wire(m, "drain_later", mask & ~((Const(2, _TAGS + 1) << tag) - 1)[:_TAGS])  # mask tags above tag
+        next_tag = lowest_one_index(m, later, "drain_next_tag")
+        first_tag = lowest_one_index(m, request.tag_mask, "drain_first_tag")
+        last_beat = wire(m, "drain_last_beat", beat + 1 >= beats)
+        with m.FSM(name="drain"):
             with m.State("ACCUMULATE"):
-                m.d.comb += [
-                    rd.addr.eq(addr_acc),
-                    wr.addr.eq(written_addr),
-                    wr.en.eq(written_valid),
-                ]
-                with m.If(self.drain.valid & ~self.busy):
-                    elements = self.drain.payload.elements
-                    m.d.sync += [
-                        tag.eq(0),
-                        beat.eq(0),
-                        mask.eq(self.drain.payload.tag_mask),
-                        beats.eq(Mux(elements > self._max_elements, max_beats,
-                                     (elements + lanes - 1) // lanes)),
-                    ]
-                    m.next = "FIND"
-            with m.State("FIND"):
-                # Move to the next tag of the mask (tag is the first candidate).
-                with m.If((mask == 0) | (beats == 0)):
-                    m.d.comb += self.drain.ready.eq(1)
-                    m.next = "ACCUMULATE"
-                with m.Elif(mask.bit_select(tag, 1)):
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.sync += tag.eq(tag + 1)
+                m.d.comb += rd.addr.eq(entry(pos_acc.tag, pos_acc.beat))
+                with m.If(self.drain.valid & (pending == 0)):
+                    with m.If(well_formed):
+                        m.d.sync += mismatches.eq(mismatches + sum(mismatch[t] for t in range(_TAGS)))
+                    with m.If(well_formed & (request.tag_mask != 0)):
+                        m.d.sync += [tag.eq(first_tag), beat.eq(0), mask.eq(request.tag_mask),
+                                     beats.eq(wanted)]
+                        m.next = "DRAIN"
+                    with m.Else():  # nothing to return
+                        m.d.comb += [self.drain.ready.eq(1), clear_marks.eq(1)]
             with m.State("DRAIN"):
-                last_tag = Signal()
+                last_tag = wire(m, "drain_last_tag", later == 0)
                 m.d.comb += [
-                    last_tag.eq(later == 0),
+                    draining.eq(1),
                     rd.addr.eq(entry(tag, beat)),
                     self.o.valid.eq(1),
-                    self.o.payload.data.eq(rd.data),
+                    self.o.payload.data.eq(Mux(beat >= marks[tag], 0, rd.data.as_value())),
                     self.o.payload.tag.eq(tag),
                     self.o.payload.beat.eq(beat),
                     self.o.payload.last.eq(last_tag & last_beat),
                 ]
                 with m.If(self.o.ready):
-                    m.d.comb += [
-                        wr.addr.eq(entry(tag, beat)),
-                        wr.data.eq(0),
-                        wr.en.eq(1),
-                    ]
                     m.d.sync += beat.eq(beat + 1)
                     with m.If(last_beat):
-                        m.d.sync += beat.eq(0)
+                        m.d.sync += [beat.eq(0), tag.eq(next_tag)]
                         with m.If(last_tag):
-                            m.d.comb += self.drain.ready.eq(1)
+                            m.d.comb += [self.drain.ready.eq(1), clear_marks.eq(1)]
                             m.next = "ACCUMULATE"
-                        with m.Else():
-                            m.d.sync += tag.eq(tag + 1)
-                            m.next = "FIND"
         return m
