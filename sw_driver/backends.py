@@ -13,8 +13,11 @@ Its interface (:class:`Backend`):
     What a reset of every PU does (memory contents are kept).
 
 Result beats of a DIMM (tag, beat, last, lanes) become vectors with :func:`packet_vectors`,
-which the RTL backend shares. Only ``"golden"`` exists so far; ``"rtl"`` and ``"perf"``
-are recognised and refused with ``NotImplementedError``.
+which the RTL backend (:mod:`sw_driver.rtl_backend`) shares. ``"perf"`` is recognised and
+refused with ``NotImplementedError`` (to come).
+
+A backend whose ``resets_each_call`` is true starts every call from a reset PU; the device
+then resets its row-buffer and ``Q8_ELEMENTS`` models before compiling for it.
 """
 
 from __future__ import annotations
@@ -93,12 +96,22 @@ class Backend(Protocol):
     def reset(self) -> None: ...
 
 
-def make_backend(name: str, config: BackendConfig) -> Backend:
-    """The backend called ``name`` (:data:`BACKENDS`)."""
-    if name == "golden":
+def make_backend(name: str, config: BackendConfig, options: dict | None = None) -> Backend:
+    """The backend called ``name`` (:data:`BACKENDS`), given its own ``options``."""
+    options = dict(options or {})
+    if name == "golden" and not options:
         return GoldenBackend(config)
+    if name == "rtl":
+        from .rtl_backend import OPTIONS, RtlBackend  # the one backend that needs verif/
+
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"backend 'rtl' has no option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
+        return RtlBackend(config, **options)
+    if name == "golden":
+        raise ValueError(f"backend 'golden' takes no backend_options, got {sorted(options)}")
     if name in BACKENDS:
-        raise NotImplementedError(f"backend {name!r} is not available yet (only 'golden' is)")
+        raise NotImplementedError(f"backend {name!r} is not available yet (only 'golden' and 'rtl' are)")
     raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {name!r}")
 
 
@@ -148,6 +161,7 @@ class GoldenBackend:
     """
 
     name = "golden"
+    resets_each_call = False
 
     def __init__(self, config: BackendConfig):
         self.config = config

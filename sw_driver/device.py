@@ -52,8 +52,9 @@ class Device:
     ranks_per_dimm : {1, 2, 4}, default 2
         Ranks per DIMM (the PU takes 1, 2 or 4).
     backend : {"golden", "rtl", "perf"}, default "golden"
-        What runs the instructions: ``"golden"`` (the bit-exact Python models, no timing);
-        ``"rtl"`` and ``"perf"`` are not available yet (``NotImplementedError``).
+        What runs the instructions: ``"golden"`` (the bit-exact Python models, no timing),
+        ``"rtl"`` (the generated PU under cocotb + Verilator, with the DRAM model and protocol
+        checker: bit-exact and timed); ``"perf"`` is not available yet (``NotImplementedError``).
     timing : hw.ddr4.DDR4Timing
         DRAM timing (timed backends; the report's baseline estimate).
     cache_size_bytes : int, default 131072
@@ -71,21 +72,24 @@ class Device:
     dram_trace : str or os.PathLike, optional
         Where the ``"rtl"`` backend writes its DRAM command trace; stored, unused by ``"golden"``.
     geometry : hw.ddr4.DDR4Geometry
-        One rank's shape (a smaller one gives a small device, e.g. for tests).
+        One rank's shape (a smaller one gives a small device, e.g. for tests; golden only).
+    backend_options : dict, optional
+        Options of the backend: for ``"rtl"``, ``inst_stall`` and ``result_stall`` (pause
+        probabilities on the PU's host streams) and ``seed`` (:mod:`sw_driver.rtl_backend`).
 
     Raises
     ------
     ValueError
         A bad parameter; the message names it.
     NotImplementedError
-        ``backend="rtl"`` or ``"perf"`` (not available yet).
+        ``backend="perf"`` (not available yet).
     """
 
     def __init__(self, channels: int = 1, dimms_per_channel: int = 1, ranks_per_dimm: int = 2,
                  backend: str = "golden", *, timing: DDR4Timing = DDR4Timing(),
                  cache_size_bytes: int = 128 * 1024, address_map=None, page_colouring: bool = False,
                  hot_entry_threshold: int | None = None, table_aware: bool = True, dram_trace=None,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+                 geometry: DDR4Geometry = DDR4Geometry(), backend_options: dict | None = None):
         self.channels = _check_count("channels", channels, _MAX_CHANNELS)
         self.dimms_per_channel = _check_count("dimms_per_channel", dimms_per_channel, _MAX_DIMMS_PER_CHANNEL)
         if isinstance(ranks_per_dimm, bool) or ranks_per_dimm not in pu.VALID_RANKS_PER_DIMM:
@@ -116,7 +120,7 @@ class Device:
         self.backend = make_backend(backend, BackendConfig(
             channels=self.channels, dimms_per_channel=self.dimms_per_channel, ranks_per_dimm=self.ranks_per_dimm,
             timing=timing, geometry=geometry, cache_size_bytes=self.cache_size_bytes, cache_ways=pu.CACHE_WAYS,
-            lanes=pu.LANES, max_elements=pu.MAX_ELEMENTS, dram_trace=dram_trace))
+            lanes=pu.LANES, max_elements=pu.MAX_ELEMENTS, dram_trace=dram_trace), backend_options)
         self.placement = Placement(self.address_map, self.page_colouring)
         self.image = DeviceImage(geometry.row_bytes, geometry.column_bytes)
         self.row_model = RowBufferModel(self.dimms * self.ranks_per_dimm * geometry.banks)
@@ -242,6 +246,10 @@ class Device:
                             hot_entry_threshold=self.hot_entry_threshold)
 
     def _call(self, checked) -> list[np.ndarray]:
+        if getattr(self.backend, "resets_each_call", False):
+            # The backend's PU starts this call from reset: so do the driver's models of it.
+            self.row_model.reset()
+            self.q8_state[:] = UNKNOWN_Q8
         call = self._compile(checked)
         result = self.backend.run(call, self.image)
         outputs = self._assemble(call, result.vectors)

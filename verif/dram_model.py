@@ -51,6 +51,8 @@ class DramModel:
         ``initial_state`` describes.
     initial_state : {"precharged", "unknown"}
         What the DUT may assume about the banks at the start, passed to the checker.
+    keep_log : bool
+        Keep every command in :attr:`log` (for DRAM traces).
 
     Attributes
     ----------
@@ -68,13 +70,15 @@ class DramModel:
 
     def __init__(self, dut, prefix: str, clock, image: RankImage, *,
                  timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 reset=None, initial_state: str = "precharged"):
+                 reset=None, initial_state: str = "precharged", keep_log: bool = False):
         self.image = image
         self.timing = timing
         self.geometry = geometry
         self.checker = DDR4ProtocolChecker(timing=timing, geometry=geometry, initial_state=initial_state)
         self.clock = clock
         self.reset = reset
+        #: Every command (cycle, name, bank group, bank, row, column), with ``keep_log``.
+        self.log: list[tuple] | None = [] if keep_log else None
         self._in_reset = False
         self.cmd = getattr(dut, f"{prefix}__cmd")
         self.bank_group = getattr(dut, f"{prefix}__bank_group")
@@ -125,6 +129,8 @@ class DramModel:
             bg, bank = int(self.bank_group.value), int(self.bank.value)
             row, column = int(self.row.value), int(self.column.value)
             self.recent.append((self.cycle, cmd.name, bg, bank, row, column))
+            if self.log is not None:
+                self.log.append(self.recent[-1])
             try:
                 open_row = self.checker.command(
                     self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)

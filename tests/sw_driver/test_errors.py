@@ -134,8 +134,11 @@ BAD_DEVICES = [
     (dict(ranks_per_dimm=3), ValueError, "ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per "
                                          "DIMM), got 3"),
     (dict(backend="fpga"), ValueError, "backend must be one of 'golden', 'rtl', 'perf', got 'fpga'"),
-    (dict(backend="rtl"), NotImplementedError, "backend 'rtl' is not available yet (only 'golden' is)"),
-    (dict(backend="perf"), NotImplementedError, "backend 'perf' is not available yet (only 'golden' is)"),
+    (dict(backend="perf"), NotImplementedError, "backend 'perf' is not available yet (only 'golden' and 'rtl' are)"),
+    (dict(backend_options={"seed": 1}), ValueError, "backend 'golden' takes no backend_options, got ['seed']"),
+    (dict(backend="rtl", backend_options={"inst_stall": 1.0}), ValueError, "inst_stall must be in [0, 1), got 1.0"),
+    (dict(backend="rtl", backend_options={"speed": 2}), ValueError,
+     "backend 'rtl' has no option 'speed' (options: inst_stall, result_stall, seed)"),
     (dict(timing=26), ValueError, "timing must be a hw.ddr4.DDR4Timing, got 26"),
     (dict(cache_size_bytes=1000), ValueError, "cache_size_bytes must be a power of two from 8192 to 1048576, "
                                               "got 1000"),
