@@ -163,7 +163,8 @@ def run_block_tests(
         cocotb random seed (``COCOTB_RANDOM_SEED``). ``$RECNMP_SEED``, when set, overrides
         it, so a soak run can repeat the regression with other seeds.
     extra_env : mapping, optional
-        Environment for the test process (the way to pass test parameters).
+        Environment for the test process (the way to pass test parameters); a variable
+        of it that is also set in the shell takes the shell's value.
     name : str, optional
         Run name: the run folder and waveform file name. Defaults to the pytest test name.
 
@@ -211,6 +212,8 @@ def run_block_tests(
                 COVERAGE_ENV: str(coverage_dir()),
                 RUN_ENV_VAR: f"{build_dir.name}-{name}",
                 **(extra_env or {}),
+                # The same variables set in the shell take precedence (soak runs).
+                **{k: os.environ[k] for k in (extra_env or {}) if k in os.environ},
             },
             log_file=run_dir / "sim.log",
         )
