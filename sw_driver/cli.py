@@ -1,0 +1,186 @@
+"""``recnmp``: the project's command line (``recnmp demo``, ``recnmp regress``).
+
+``recnmp demo`` generates one DIMM's PU, loads a random table, runs a batch of SLS requests
+with some hot rows through the RTL under Verilator, checks every result bit for bit against
+the golden model and prints the figures. ``recnmp regress`` runs the regression (pytest).
+Also ``python -m sw_driver ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+OPERATORS = ("sum", "wsum", "sum_q8", "wsum_q8")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recnmp", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run SLS batches through the generated PU (RTL) and check them",
+        description="Generate one DIMM's PU (Verilog, built with Verilator on first use and cached), "
+                    "load a random table, run a batch of SLS requests with some hot rows on the RTL with a "
+                    "DDR4 model and protocol checker behind every rank, check every result bit for bit "
+                    "against the golden model, and print cycles, lookups per 1000 cycles, the RankCache "
+                    "hit rate, hint mismatches and the speedup over the host-baseline estimate.")
+    demo.add_argument("--ranks", type=int, choices=(1, 2, 4), default=2, help="ranks per DIMM (default 2)")
+    demo.add_argument("--dimms", type=int, choices=(1, 2, 4, 8), default=1,
+                      help="DIMMs on the channel; each runs its own simulation (default 1)")
+    demo.add_argument("--op", choices=OPERATORS, default="sum",
+                      help="operator: fp32 sum or weighted sum, 8-bit row-wise quantised sum or weighted sum "
+                           "(default sum)")
+    demo.add_argument("--dim", type=_positive, default=32,
+                      help="D, elements per row: fp32 up to 112, 8-bit up to 256 (default 32 = 128 B rows)")
+    demo.add_argument("--rows", type=_positive, default=4096, help="rows of the table (default 4096)")
+    demo.add_argument("--batch", type=_positive, default=32, help="bags (samples) in the batch (default 32)")
+    demo.add_argument("--pooling", type=_positive, default=20, help="lookups per bag (default 20)")
+    demo.add_argument("--hot-rows", type=int, default=64,
+                      help="rows that take --hot-share of the lookups (default 64)")
+    demo.add_argument("--hot-share", type=float, default=0.5, help="share of lookups to hot rows (default 0.5)")
+    demo.add_argument("--hot-threshold", type=int, default=2,
+                      help="hot-entry profiling: cache rows used at least this often in the batch; "
+                           "0 caches every row (default 2)")
+    demo.add_argument("--cache-kib", type=int, default=128, help="RankCache size per rank in KiB (default 128)")
+    demo.add_argument("--calls", type=_positive, default=4,
+                      help="split the batch into this many calls (progress is shown per call; default 4)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed of table and indices (default 1)")
+    demo.add_argument("--waves", action="store_true",
+                      help="record FST waveforms (a separate build); the file is printed")
+    demo.add_argument("--dram-trace", metavar="PATH",
+                      help="write every DRAM command of the last call as CSV to PATH")
+
+    regress = commands.add_parser(
+        "regress", help="run the regression (pytest); FST waveforms for failing tests",
+        description="Run the project's pytest regression. With --waves, tests that fail are run again with "
+                    "FST waveform recording and the waveform files are listed.")
+    regress.add_argument("--seed", type=int, help="seed of every random test (RECNMP_SEED); default: fixed seeds")
+    regress.add_argument("-k", dest="select", metavar="EXPR", help="select tests by name (pytest -k)")
+    regress.add_argument("-m", dest="marker", metavar="MARKEXPR",
+                         help="select by marker, e.g. 'rtl' or 'not rtl' (pytest -m)")
+    regress.add_argument("-n", dest="workers", type=int, default=2, help="parallel workers (default 2)")
+    regress.add_argument("--waves", action="store_true", help="rerun failing tests with FST waveforms")
+    regress.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
+    return parser
+
+
+def _demo_indices(rng, args) -> tuple[np.ndarray, np.ndarray]:
+    count = args.batch * args.pooling
+    hot = rng.choice(args.rows, min(args.hot_rows, args.rows), replace=False)
+    indices = rng.integers(0, args.rows, count)
+    take_hot = rng.random(count) < args.hot_share
+    indices[take_hot] = rng.choice(hot, int(take_hot.sum()))
+    return indices.astype(np.int64), np.full(args.batch, args.pooling, np.int64)
+
+
+def demo(args) -> int:
+    from tqdm import tqdm
+
+    from sim_models.sls import quantize_fused8
+
+    from . import Device
+
+    if args.waves:
+        os.environ["WAVES"] = "1"
+    rng = np.random.default_rng(args.seed)
+    values = rng.standard_normal((args.rows, args.dim)).astype(np.float32)
+    table = quantize_fused8(values) if args.op.endswith("_q8") else values
+    weighted = args.op.startswith("w")
+    config = dict(dimms_per_channel=args.dimms, ranks_per_dimm=args.ranks, cache_size_bytes=args.cache_kib * 1024,
+                  hot_entry_threshold=args.hot_threshold or None)
+    try:
+        rtl = Device(backend="rtl", dram_trace=args.dram_trace, **config)
+        golden = Device(backend="golden", **config)
+        for dev in (rtl, golden):
+            dev.load_table("demo", table)
+    except (ValueError, TypeError) as error:
+        print(f"recnmp demo: {error}", file=sys.stderr)
+        return 2
+    indices, lengths = _demo_indices(rng, args)
+    weights = rng.standard_normal(indices.size).astype(np.float32) if weighted else None
+    print(f"recnmp demo: {args.dimms} DIMM(s) x {args.ranks} rank(s), {args.op}, D={args.dim}, "
+          f"{args.batch} bags x {args.pooling} lookups ({args.hot_share:.0%} to {args.hot_rows} hot rows), "
+          f"seed {args.seed}")
+    print("  (the first run generates and builds the PU with Verilator: a few minutes; later runs reuse it)")
+    totals = dict(cycles=0, baseline=0, lookups=0, hits=0, lines=0, mismatches=0)
+    bags = np.array_split(np.arange(args.batch), min(args.calls, args.batch))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    wall = time.perf_counter()
+    for part in tqdm(bags, desc="calls", unit="call", disable=None):
+        lo, hi = offsets[part[0]], offsets[part[-1] + 1]
+        request = ("demo", indices[lo:hi], lengths[part], None if weights is None else weights[lo:hi])
+        got = rtl.run([request])[0]
+        want = golden.run([request])[0]
+        if got.tobytes() != want.tobytes():
+            bad = np.argwhere(got.view(np.uint32) != want.view(np.uint32))
+            print(f"MISMATCH: {len(bad)} elements differ from the golden model, first at bag "
+                  f"{part[0] + bad[0][0]} element {bad[0][1]}", file=sys.stderr)
+            return 1
+        r = rtl.report
+        totals["cycles"] += r.cycles
+        totals["baseline"] += r.baseline_cycles
+        totals["lookups"] += r.lookups
+        totals["lines"] += r.lines
+        totals["hits"] += r.cache_hits
+        totals["mismatches"] += r.hint_mismatches
+    wall = time.perf_counter() - wall
+    print(f"results: bit-exact with the golden model ({args.batch} bags)")
+    print(f"cycles: {totals['cycles']} DRAM cycles ({totals['cycles'] * 0.833e-3:.1f} us at DDR4-2400)")
+    print(f"lookups per 1000 cycles: {1000 * totals['lookups'] / totals['cycles']:.1f}")
+    print(f"RankCache hit rate: {totals['hits'] / max(totals['lines'], 1):.1%} of {totals['lines']} lines")
+    print(f"hint mismatches: {totals['mismatches']}")
+    print(f"host-baseline estimate: {totals['baseline']} cycles; speedup {totals['baseline'] / totals['cycles']:.2f}x")
+    print(f"wall time: {wall:.1f} s")
+    if args.dram_trace:
+        print(f"DRAM trace of the last call: {args.dram_trace}")
+    if args.waves:
+        pattern = REPO_ROOT / "sim_build" / "dimm_nmp-*-waves" / "runs" / "*" / "*.fst"
+        print("waveforms:", *sorted(glob.glob(str(pattern))))
+    return 0
+
+
+def regress(args) -> int:
+    command = [sys.executable, "-m", "pytest", "-n", str(args.workers)]
+    if args.select:
+        command += ["-k", args.select]
+    if args.marker:
+        command += ["-m", args.marker]
+    command += args.pytest_args
+    env = dict(os.environ)
+    if args.seed is not None:
+        env["RECNMP_SEED"] = str(args.seed)
+    print("recnmp regress:", " ".join(command), flush=True)
+    status = subprocess.call(command, cwd=REPO_ROOT, env=env)
+    if status not in (0, 5) and args.waves:
+        started = time.time()
+        print("recnmp regress: running the failed tests again with FST waveforms", flush=True)
+        subprocess.call([sys.executable, "-m", "pytest", "--lf", "-p", "no:xdist"], cwd=REPO_ROOT,
+                        env={**env, "WAVES": "1"})
+        files = [f for f in glob.glob(str(REPO_ROOT / "sim_build" / "*-waves" / "runs" / "*" / "*.fst"))
+                 if os.path.getmtime(f) >= started]
+        print("waveforms of the failed tests:", *sorted(files), sep="\n  ")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return {"demo": demo, "regress": regress}[args.command](args)

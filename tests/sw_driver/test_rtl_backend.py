@@ -1,0 +1,218 @@
+"""The system regression: SLS batches through the driver, the generated DIMM-NMP under
+cocotb + Verilator and the DRAM model, bit-exact with the golden backend and with
+``sls_hardware_order``; illegal and malformed words between packets; a reset in the middle
+of a packet with the DRAM left running, then a clean batch.
+
+One Verilator build per ranks value (1, 2, 4), with an 8 KiB RankCache so that rows are
+evicted. The DDR4 protocol checker behind every rank fails the job on any violation.
+"""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from hw.isa import Opcode, daddr_compose, ints_to_words, pack, words_to_ints
+from sw_driver import Device
+from sw_driver.backends import expected_beats, packet_vectors, split_packets
+from sw_driver.rtl_backend import _Beat
+from verif.runner import run_block_tests
+from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, DimmJob, read_results, write_job
+
+from .util import random_lengths, random_table, reference, same_bits
+
+pytestmark = pytest.mark.rtl
+
+SEED = int(os.environ.get("RECNMP_SEED", "20261204"))
+CACHE = 8192
+FP32_DIMS = [16, 24, 32, 48, 64]  # vsize 1..4
+Q8_DIMS = [8, 56, 57, 100, 120, 184, 248]  # vsize 1..4
+
+
+def random_requests(rng, tables):
+    """One request per table, random bags, weights on some; every request form."""
+    requests = []
+    for name, table in tables.items():
+        lengths = random_lengths(rng, int(rng.integers(1, 24)), high=8)
+        idx = rng.integers(0, table.shape[0], int(lengths.sum()))
+        if rng.random() < 0.5:
+            requests.append((name, idx, lengths, rng.standard_normal(idx.size).astype(np.float32)))
+        else:
+            requests.append((name, idx, lengths))
+    return requests
+
+
+@pytest.mark.parametrize("ranks,dimms", [(1, 1), (2, 2), (4, 1)])
+def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
+    """Every operator, vsize 1-4, page colouring and profiling on and off, stalls on both
+    host streams: the RTL equals the golden backend and sls_hardware_order bit for bit."""
+    seed = SEED + 10 * ranks + dimms
+    rng = np.random.default_rng(seed)
+    for call, (colouring, profiling) in enumerate([(False, None), (True, 2)]):
+        config = dict(dimms_per_channel=dimms, ranks_per_dimm=ranks, page_colouring=colouring,
+                      hot_entry_threshold=profiling)
+        rtl = Device(backend="rtl", cache_size_bytes=CACHE,
+                     backend_options={"inst_stall": 0.2, "result_stall": 0.3, "seed": seed + call}, **config)
+        golden = Device(cache_size_bytes=CACHE, **config)
+        tables = {
+            "f": random_table(rng, 400, int(rng.choice(FP32_DIMS)), False),
+            "q": random_table(rng, 300, int(rng.choice(Q8_DIMS)), True),
+        }
+        for dev in (rtl, golden):
+            for name, table in tables.items():
+                dev.load_table(name, table)
+        requests = random_requests(rng, tables)
+        got, want = rtl.run(requests), golden.run(requests)
+        for k, (g, w, request) in enumerate(zip(got, want, requests)):
+            name, idx, lengths = request[:3]
+            weights = request[3] if len(request) == 4 else None
+            hardware = reference(golden, name, tables[name], idx, lengths, weights=weights)
+            assert same_bits(g, w) and same_bits(g, hardware), (
+                f"seed {seed} call {call} request {k} ({name}, D={tables[name].shape[1]}, "
+                f"weights={weights is not None})")
+        report = rtl.report
+        assert report.illegal == report.bad_rank == report.malformed == report.eop_mismatches == 0, (seed, report)
+        assert report.cache_hits + report.cache_misses == report.lines, (seed, report)
+        assert report.cycles > 0 and report.speedup == report.baseline_cycles / report.cycles
+        assert set(report.dram_commands) == {(0, d, r) for d in range(dimms) for r in range(ranks)}
+        reads = sum(c["RD"] for c in report.dram_commands.values())
+        assert reads == report.cache_misses, (seed, report)
+
+
+def _job(dev, call, *, words, issue, reset_at=None, resume_at=None, stall=0.2, seed=1):
+    stream = call.dimms[0]
+    return DimmJob(words=words, issue_cycles=issue,
+                   images=dev.image.dimm_rows(stream.channel, stream.dimm, dev.ranks_per_dimm),
+                   expected_beats=expected_beats(call, dev.backend.config.lanes) if reset_at is None else 0,
+                   timeout_cycles=200_000, inst_stall=stall, result_stall=stall, seed=seed,
+                   reset_at=reset_at, resume_at=resume_at)
+
+
+def _run(dev, job, tmp_path, name):
+    job_path, results = tmp_path / f"{name}.npz", tmp_path / f"{name}-results.npz"
+    write_job(job_path, job)
+    run_block_tests("dimm_nmp", "verif.tb.dimm_nmp", params=dev.backend.params, testcase="run_job",
+                    extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results)}, name=name)
+    return read_results(results)
+
+
+def _beats(result, prefix=""):
+    """The result beats of a job (``prefix="pre_"``: those that left before its reset)."""
+    return [_Beat(int(t), int(b), bool(last), d) for t, b, last, d in zip(
+        result[prefix + "tag"], result[prefix + "beat"], result[prefix + "last"], result[prefix + "data"])]
+
+
+def _bad_words(rng, count, ranks):
+    """Undefined opcodes, lookups to a rank the DIMM lacks, malformed lookups (vsize 0,
+    unaligned, crossing the row end): (words, illegal, bad_rank, malformed)."""
+    words, kinds = [], []
+    for _ in range(count):
+        kind = rng.choice(["illegal", "malformed"] + (["bad_rank"] if ranks < 4 else []))
+        rank = int(rng.integers(ranks, 4)) if kind == "bad_rank" else int(rng.integers(0, ranks))
+        column = int(rng.choice([0, 13, 1016]))
+        vsize = 0 if column == 0 and kind == "malformed" else (2 if column == 1016 else 1)
+        daddr = int(daddr_compose(rank=rank, bank_group=int(rng.integers(0, 4)), bank=int(rng.integers(0, 4)),
+                                  row=int(rng.integers(0, 100)), column=column if kind == "malformed" else 0))
+        word = words_to_ints(pack({"opcode": Opcode.SUM, "ddr_cmd": 6, "daddr": daddr, "vsize": vsize if kind ==
+                                   "malformed" else 1, "weight": 1.0, "locality": 1, "psum_tag": 0}))[0]
+        if kind == "illegal":
+            word = (word & ~0xF) | int(rng.choice([0, 5, 6, 7, 11, 12, 13, 14, 15]))
+        words.append(word)
+        kinds.append(kind)
+    return words, kinds
+
+
+def test_illegal_words_between_packets_are_counted_and_change_nothing(tmp_path):
+    seed = SEED + 1
+    rng = np.random.default_rng(seed)
+    dev = Device(backend="rtl", cache_size_bytes=CACHE, ranks_per_dimm=2)
+    table = random_table(rng, 500, 32, False)
+    dev.load_table("t", table)
+    lengths = random_lengths(rng, 40, high=6)
+    idx = rng.integers(0, 500, int(lengths.sum()))
+    call = dev.compile([("t", idx, lengths)])
+    stream = call.dimms[0]
+    words, issue, kinds = [], [], []
+    ints = words_to_ints(stream.words)
+    for k, word in enumerate(ints):
+        words.append(word)
+        issue.append(int(stream.issue_cycles[k]))
+        if k in stream.eop_index.tolist() or rng.random() < 0.05:  # between packets, and inside some
+            bad, what = _bad_words(rng, int(rng.integers(1, 4)), 2)
+            words += bad
+            issue += [issue[-1]] * len(bad)
+            kinds += what
+    result = _run(dev, _job(dev, call, words=ints_to_words(words), issue=np.array(issue), seed=seed), tmp_path,
+                  "illegal")
+    counters = result["counters"]
+    assert (counters["illegal"], counters["bad_rank"], counters["malformed"]) == (
+        kinds.count("illegal"), kinds.count("bad_rank"), kinds.count("malformed")), f"seed {seed}: {counters}"
+    groups = split_packets(_beats(result), len(call.packets))
+    got = np.concatenate([packet_vectors(g, p, 4)[:, :32] for g, p in zip(groups, call.packets)])
+    assert same_bits(got, reference(dev, "t", table, idx, lengths)), f"seed {seed}"
+
+
+def test_reset_in_the_middle_of_a_packet_then_a_clean_batch(tmp_path):
+    """Reset while batch A is in flight (lookups queued, a drain maybe under way), the DRAM
+    models and checkers keep running; batch B after the reset comes out bit-exact; beats
+    before the reset are whole drains of A plus at most one cut drain without ``last``."""
+    seed = SEED + 2
+    rng = np.random.default_rng(seed)
+    dev = Device(backend="rtl", cache_size_bytes=CACHE, ranks_per_dimm=2)
+    table = random_table(rng, 2000, 48, False)
+    dev.load_table("t", table)
+    batches = []
+    for _ in range(2):
+        lengths = random_lengths(rng, 48, high=10)
+        batches.append((rng.integers(0, 2000, int(lengths.sum())), lengths))
+    call_a = dev.compile([("t", *batches[0])])
+    dev.reset()  # B is compiled for a PU fresh out of reset
+    call_b = dev.compile([("t", *batches[1])])
+    a, b = call_a.dimms[0], call_b.dimms[0]
+    words = np.concatenate([a.words, b.words])
+    issue = np.concatenate([a.issue_cycles, b.issue_cycles])
+    for reset_at in (int(rng.integers(300, 900)), int(rng.integers(900, 2500))):
+        job = _job(dev, call_b, words=words, issue=issue, reset_at=reset_at, resume_at=len(a.words), seed=seed)
+        job.expected_beats = expected_beats(call_b, 4)
+        result = _run(dev, job, tmp_path, f"reset{reset_at}")
+        groups = split_packets(_beats(result), len(call_b.packets))
+        got = np.concatenate([packet_vectors(g, p, 4)[:, :48] for g, p in zip(groups, call_b.packets)])
+        assert same_bits(got, reference(dev, "t", table, *batches[1])), f"seed {seed} reset at {reset_at}"
+        # Before the reset: A's drains in order, `last` only on the final beat of a whole drain,
+        # so a drain the reset cut shows no `last`.
+        before = _beats(result, prefix="pre_")
+        per_tag = -(-48 // 4)
+        expected_a = [(t, k, t == p.bags - 1 and k == per_tag - 1)
+                      for p in call_a.packets for t in range(p.bags) for k in range(per_tag)]
+        assert [(x.tag, x.beat, x.last) for x in before] == expected_a[:len(before)], (
+            f"seed {seed} reset at {reset_at}")
+        assert result["counters"]["illegal"] == result["counters"]["malformed"] == 0
+
+
+def test_dram_trace_lists_every_command(tmp_path):
+    rng = np.random.default_rng(SEED + 3)
+    trace = tmp_path / "trace.csv"
+    dev = Device(backend="rtl", cache_size_bytes=CACHE, ranks_per_dimm=2, dram_trace=trace)
+    dev.load_table("t", random_table(rng, 300, 16, False))
+    dev.sls("t", rng.integers(0, 300, 60), np.full(6, 10))
+    with open(trace) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["cycle", "channel", "dimm", "rank", "command", "bank_group", "bank", "row", "column"]
+    counts = {}
+    for row in rows:
+        key = (int(row["channel"]), int(row["dimm"]), int(row["rank"]))
+        counts.setdefault(key, {"ACT": 0, "RD": 0, "PRE": 0, "REF": 0})[row["command"]] += 1
+    assert counts == dev.report.dram_commands
+    cycles = [int(r["cycle"]) for r in rows]
+    assert cycles == sorted(cycles)
+    # Reading the trace back: every RD names a row an ACT opened in its bank.
+    open_rows = {}
+    for row in rows:
+        bank = (row["rank"], row["bank_group"], row["bank"])
+        if row["command"] == "ACT":
+            open_rows[bank] = row["row"]
+        elif row["command"] == "PRE":
+            open_rows.pop(bank, None)
+        elif row["command"] == "RD":
+            assert open_rows.get(bank) == row["row"], row
