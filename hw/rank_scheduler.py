@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .bank_timers import BankTimers
 from .ddr4 import DDR4Geometry, DDR4Timing, DramCommand, DramPortSignature, line_address_layout
-from .isa import HINT_CONFLICT, HINT_HIT, HINT_MISS, expected_hint  # noqa: F401  (re-exported)
+from .isa import HINT_CONFLICT, HINT_HIT, HINT_MISS
 from .logic import count_events, lowest_one, lowest_one_index
 from .params import check_int
 from .read_tagger import ReadTagger

@@ -53,6 +53,9 @@ class DramModel:
         What the DUT may assume about the banks at the start, passed to the checker.
     keep_log : bool
         Keep every command in :attr:`log` (for DRAM traces).
+    on_command : callable, optional
+        Called as ``on_command(cycle, cmd, bank_group, bank, row, column)`` for every
+        command, before it is checked (for testbench logs and coverage).
 
     Attributes
     ----------
@@ -70,7 +73,7 @@ class DramModel:
 
     def __init__(self, dut, prefix: str, clock, image: RankImage, *,
                  timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 reset=None, initial_state: str = "precharged", keep_log: bool = False):
+                 reset=None, initial_state: str = "precharged", keep_log: bool = False, on_command=None):
         self.image = image
         self.timing = timing
         self.geometry = geometry
@@ -79,6 +82,7 @@ class DramModel:
         self.reset = reset
         #: Every command (cycle, name, bank group, bank, row, column), with ``keep_log``.
         self.log: list[tuple] | None = [] if keep_log else None
+        self.on_command = on_command
         self._in_reset = False
         self.cmd = getattr(dut, f"{prefix}__cmd")
         self.bank_group = getattr(dut, f"{prefix}__bank_group")
@@ -131,6 +135,8 @@ class DramModel:
             self.recent.append((self.cycle, cmd.name, bg, bank, row, column))
             if self.log is not None:
                 self.log.append(self.recent[-1])
+            if self.on_command is not None:
+                self.on_command(self.cycle, cmd, bg, bank, row, column)
             try:
                 open_row = self.checker.command(
                     self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)

@@ -65,11 +65,11 @@ from hw.isa import (
     Opcode,
     config_daddr,
     eop_daddr,
+    expected_hint,
     fused8_to_device,
     pack,
     words_to_ints,
 )
-from hw.rank_scheduler import expected_hint
 from sim_models.rank_nmp import PsumBeat, RankNMPModel, beats_equal
 from sim_models.sls import quantize_fused8
 from verif import coverage
@@ -564,24 +564,21 @@ class Stimulus:
 
 class CommandLog:
     """Every command the DRAM model checks: (cycle, command, bank group, bank, row, column,
-    rst, the DUT's counter of that command before it): wraps the model's checker, so it
-    costs nothing per idle cycle."""
+    rst, the DUT's counter of that command before it), through the model's ``on_command``
+    hook, so it costs nothing per idle cycle."""
 
     def __init__(self, dram: DramModel, rst, dut=None):
         self.entries: list[tuple] = []
         #: Entries before this index were issued before the last reset ended (:meth:`mark_reset`).
         self.reset_mark = 0
-        checker = dram.checker
-        original = checker.command
         handles = {cmd: getattr(dut, name, None) for name, cmd in DRAM_COUNTERS.items()} if dut is not None else {}
 
-        def command(cycle, cmd, *, bank_group=0, bank=0, row=0, column=0):
+        def command(cycle, cmd, bank_group, bank, row, column):
             handle = handles.get(cmd)
             count = int(handle.value) if handle is not None else None
             self.entries.append((cycle, cmd, bank_group, bank, row, column, int(rst.value), count))
-            return original(cycle, cmd, bank_group=bank_group, bank=bank, row=row, column=column)
 
-        checker.command = command
+        dram.on_command = command
 
     def mark_reset(self) -> None:
         """Call on the falling edge that releases ``rst``: the commands sampled from then on
