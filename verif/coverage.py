@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "export", "finish", "incomplete_points", "merge", "missing_bins", "report", "session_missing"]
+__all__ = ["ENV_VAR", "export", "export_points", "finish", "incomplete_points", "merge", "missing_bins", "report", "session_missing"]
 
 ENV_VAR = "RECNMP_COVERAGE_DIR"
 RUN_ENV_VAR = "RECNMP_RUN_NAME"
@@ -77,6 +77,22 @@ def export(name: str | None = None, *, prefix: str | Iterable[str] | None = None
     path = Path(directory) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"complete": bool(complete), "points": _points(prefix)}, indent=1))
+    return path
+
+
+def export_points(directory: Path, name: str, points: dict[str, dict[str, int]], *,
+                  context: str = "") -> Path:
+    """Coverage collected in Python (not with cocotb-coverage), e.g. by a pytest test of
+    the driver: write ``points`` (point -> bin -> hits) as a complete run into
+    ``directory`` (:func:`verif.runner.coverage_dir`), then fail listing every bin never hit."""
+    path = Path(directory) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"complete": True, "points": points}, indent=1))
+    missing = [f"{point}: {b}" for point, bins in points.items() for b, h in bins.items() if not h]
+    if missing:
+        raise AssertionError(
+            f"{len(missing)} coverage bin(s) never hit{' (' + context + ')' if context else ''}: "
+            + "; ".join(missing))
     return path
 
 

@@ -17,7 +17,8 @@ from hw.isa import Opcode, daddr_compose, ints_to_words, pack, words_to_ints
 from sw_driver import Device
 from sw_driver.backends import expected_beats, packet_vectors, split_packets
 from sw_driver.rtl_backend import _Beat
-from verif.runner import run_block_tests
+from verif.coverage import export_points
+from verif.runner import coverage_dir, run_block_tests
 from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, DimmJob, read_results, write_job
 
 from .util import random_lengths, random_table, reference, same_bits
@@ -26,21 +27,48 @@ pytestmark = pytest.mark.rtl
 
 SEED = int(os.environ.get("RECNMP_SEED", "20261204"))
 CACHE = 8192
-FP32_DIMS = [16, 24, 32, 48, 64]  # vsize 1..4
-Q8_DIMS = [8, 56, 57, 100, 120, 184, 248]  # vsize 1..4
+
+
+VSIZE_DIMS = {  # fp32 and 8-bit D of each vsize
+    1: ([16], [8, 40, 56]), 2: ([24, 32], [57, 100, 120]), 3: ([48], [121, 150, 184]), 4: ([64], [185, 248]),
+}
 
 
 def random_requests(rng, tables):
-    """One request per table, random bags, weights on some; every request form."""
+    """Two requests per table, one weighted: every operator in every call."""
     requests = []
     for name, table in tables.items():
-        lengths = random_lengths(rng, int(rng.integers(1, 24)), high=8)
-        idx = rng.integers(0, table.shape[0], int(lengths.sum()))
-        if rng.random() < 0.5:
-            requests.append((name, idx, lengths, rng.standard_normal(idx.size).astype(np.float32)))
-        else:
-            requests.append((name, idx, lengths))
+        for weighted in (False, True):
+            lengths = random_lengths(rng, int(rng.integers(1, 20)), high=8)
+            idx = rng.integers(0, table.shape[0], int(lengths.sum()))
+            weights = (rng.standard_normal(idx.size).astype(np.float32),) if weighted else ()
+            requests.append((name, idx, lengths, *weights))
     return requests
+
+
+def coverage_points():
+    return {
+        "driver.rtl.opcode": dict.fromkeys(["SUM", "WSUM", "SUM_Q8", "WSUM_Q8"], 0),
+        "driver.rtl.vsize": dict.fromkeys(["1", "2", "3", "4"], 0),
+        "driver.rtl.feature": dict.fromkeys(["page_colouring", "no_page_colouring", "profiling", "no_profiling",
+                                             "locality_0", "locality_1", "cache_hit", "several_tables_in_one_call"], 0),
+    }
+
+
+def sample(points, call, *, colouring, profiling, report):
+    from hw.isa import Opcode
+
+    for opcode in np.unique(call.lookups["opcode"]).tolist():
+        points["driver.rtl.opcode"][Opcode(opcode).name] += 1
+    for vsize in np.unique(call.lookups["vsize"]).tolist():
+        points["driver.rtl.vsize"][str(vsize)] += 1
+    feature = points["driver.rtl.feature"]
+    feature["page_colouring" if colouring else "no_page_colouring"] += 1
+    feature["profiling" if profiling else "no_profiling"] += 1
+    for locality in np.unique(call.lookups["locality"]).tolist():
+        feature[f"locality_{locality}"] += 1
+    feature["cache_hit"] += report.cache_hits > 0
+    feature["several_tables_in_one_call"] += len({r.table.name for r in call.requests}) > 1
 
 
 @pytest.mark.parametrize("ranks,dimms", [(1, 1), (2, 2), (4, 1)])
@@ -49,15 +77,18 @@ def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
     host streams: the RTL equals the golden backend and sls_hardware_order bit for bit."""
     seed = SEED + 10 * ranks + dimms
     rng = np.random.default_rng(seed)
+    points = coverage_points()
+    vsizes = rng.permutation([1, 2, 3, 4]).tolist()  # (fp32, 8-bit) vsizes of call 0, then of call 1
     for call, (colouring, profiling) in enumerate([(False, None), (True, 2)]):
         config = dict(dimms_per_channel=dimms, ranks_per_dimm=ranks, page_colouring=colouring,
                       hot_entry_threshold=profiling)
         rtl = Device(backend="rtl", cache_size_bytes=CACHE,
                      backend_options={"inst_stall": 0.2, "result_stall": 0.3, "seed": seed + call}, **config)
         golden = Device(cache_size_bytes=CACHE, **config)
+        fp32_vsize, q8_vsize = vsizes[2 * call], vsizes[2 * call + 1]
         tables = {
-            "f": random_table(rng, 400, int(rng.choice(FP32_DIMS)), False),
-            "q": random_table(rng, 300, int(rng.choice(Q8_DIMS)), True),
+            "f": random_table(rng, 400, int(rng.choice(VSIZE_DIMS[fp32_vsize][0])), False),
+            "q": random_table(rng, 300, int(rng.choice(VSIZE_DIMS[q8_vsize][1])), True),
         }
         for dev in (rtl, golden):
             for name, table in tables.items():
@@ -78,6 +109,9 @@ def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
         assert set(report.dram_commands) == {(0, d, r) for d in range(dimms) for r in range(ranks)}
         reads = sum(c["RD"] for c in report.dram_commands.values())
         assert reads == report.cache_misses, (seed, report)
+        rtl.reset()
+        sample(points, rtl.compile(requests), colouring=colouring, profiling=profiling, report=report)
+    export_points(coverage_dir(), f"driver-rtl-{ranks}x{dimms}", points, context=f"seed {seed}")
 
 
 def _job(dev, call, *, words, issue, reset_at=None, resume_at=None, stall=0.2, seed=1):
@@ -105,7 +139,8 @@ def _beats(result, prefix=""):
 
 def _bad_words(rng, count, ranks):
     """Undefined opcodes, lookups to a rank the DIMM lacks, malformed lookups (vsize 0,
-    unaligned, crossing the row end): (words, illegal, bad_rank, malformed)."""
+    unaligned, crossing the row end): the words and their kinds (``illegal``, ``bad_rank``,
+    ``vsize0``, ``unaligned``, ``crossing``)."""
     words, kinds = [], []
     for _ in range(count):
         kind = rng.choice(["illegal", "malformed"] + (["bad_rank"] if ranks < 4 else []))
@@ -119,7 +154,7 @@ def _bad_words(rng, count, ranks):
         if kind == "illegal":
             word = (word & ~0xF) | int(rng.choice([0, 5, 6, 7, 11, 12, 13, 14, 15]))
         words.append(word)
-        kinds.append(kind)
+        kinds.append(kind if kind != "malformed" else {0: "vsize0", 13: "unaligned", 1016: "crossing"}[column])
     return words, kinds
 
 
@@ -134,23 +169,31 @@ def test_illegal_words_between_packets_are_counted_and_change_nothing(tmp_path):
     call = dev.compile([("t", idx, lengths)])
     stream = call.dimms[0]
     words, issue, kinds = [], [], []
+    where = {"between_packets": 0, "inside_packet": 0}
     ints = words_to_ints(stream.words)
     for k, word in enumerate(ints):
         words.append(word)
         issue.append(int(stream.issue_cycles[k]))
-        if k in stream.eop_index.tolist() or rng.random() < 0.05:  # between packets, and inside some
+        between = k in stream.eop_index.tolist()
+        if between or rng.random() < 0.05:
             bad, what = _bad_words(rng, int(rng.integers(1, 4)), 2)
             words += bad
             issue += [issue[-1]] * len(bad)
             kinds += what
+            where["between_packets" if between else "inside_packet"] += 1
     result = _run(dev, _job(dev, call, words=ints_to_words(words), issue=np.array(issue), seed=seed), tmp_path,
                   "illegal")
     counters = result["counters"]
+    malformed = sum(kinds.count(k) for k in ("vsize0", "unaligned", "crossing"))
     assert (counters["illegal"], counters["bad_rank"], counters["malformed"]) == (
-        kinds.count("illegal"), kinds.count("bad_rank"), kinds.count("malformed")), f"seed {seed}: {counters}"
+        kinds.count("illegal"), kinds.count("bad_rank"), malformed), f"seed {seed}: {counters}"
     groups = split_packets(_beats(result), len(call.packets))
     got = np.concatenate([packet_vectors(g, p, 4)[:, :32] for g, p in zip(groups, call.packets)])
     assert same_bits(got, reference(dev, "t", table, idx, lengths)), f"seed {seed}"
+    points = {"driver.rtl.bad_words": {k: kinds.count(k) for k in ("illegal", "bad_rank", "vsize0", "unaligned",
+                                                                    "crossing")},
+              "driver.rtl.bad_word_place": where}
+    export_points(coverage_dir(), "driver-rtl-bad-words", points, context=f"seed {seed}")
 
 
 def test_reset_in_the_middle_of_a_packet_then_a_clean_batch(tmp_path):
