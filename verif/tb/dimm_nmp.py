@@ -18,14 +18,16 @@ The driver's ``rtl`` backend (``sw_driver``) and the DIMM regression write a job
 
 Every rank's DRAM port drives a :class:`verif.dram_model.DramModel` with the protocol
 checker (a violation fails the job). The results hold the beats, the DUT's counters, the
-cycles from the first instruction offered to the last beat, each rank's DRAM command counts
-and, when asked, every DRAM command (the ``dram_trace`` of the driver).
+cycles from the first instruction offered to the last beat (and the wall-clock seconds they
+took to simulate), each rank's DRAM command counts and, when asked, every DRAM command (the
+``dram_trace`` of the driver).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -209,7 +211,7 @@ async def run_job(dut):
         rest = due[job.resume_at:]
         sending = cocotb.start_soon(tb.send(words[job.resume_at:], rest - (rest[0] if len(rest) else 0), tb.cycle))
 
-    start = tb.cycle
+    start, wall = tb.cycle, time.perf_counter()
     received_before = tb.sink.transfers
     while tb.sink.transfers - received_before < job.expected_beats:
         if tb.cycle - start > job.timeout_cycles:
@@ -218,7 +220,7 @@ async def run_job(dut):
                 f"{job.expected_beats} result beats received, {tb.accepted} words of the last batch "
                 f"accepted (of {len(words)} in the job), idle={int(dut.idle.value)}")
         await FallingEdge(dut.clk)
-    end = tb.cycle
+    end, wall = tb.cycle, time.perf_counter() - wall
     await ClockCycles(dut.clk, 8)
     beats = tb.beats(list(tb.sink.received))
     pre = _beat_arrays(tb.beats(before_reset), tb.lanes)
@@ -232,7 +234,7 @@ async def run_job(dut):
                           for r, d in enumerate(tb.drams) for c, name, g, b, row, col in d.log],
                          np.int64).reshape(-1, 7)
         trace = trace[np.lexsort((trace[:, 1], trace[:, 0]))]
-    meta = {"counters": counters, "dram_counts": dram_counts, "cycles": end - start,
+    meta = {"counters": counters, "dram_counts": dram_counts, "cycles": end - start, "wall_seconds": wall,
             "idle": int(dut.idle.value), "unwritten_reads": sum(i.unwritten_reads for i in tb.images.values())}
     arrays = {**_beat_arrays(beats, tb.lanes), **{f"pre_{k}": v for k, v in pre.items()}, "trace": trace,
               "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
