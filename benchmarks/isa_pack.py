@@ -45,8 +45,10 @@ def main() -> None:
     t_pack = best_time(lambda: pack(insts), args.repeat)
     t_unpack = best_time(lambda: unpack(words), args.repeat)
     for name, t in (("pack", t_pack), ("unpack", t_unpack)):
-        print(f"{name:7s} {args.count:>9,d} instructions: {t * 1e3:8.1f} ms "
-              f"({args.count / t / 1e6:6.1f} M instructions/s)")
+        print(
+            f"{name:7s} {args.count:>9,d} instructions: {t * 1e3:8.1f} ms "
+            f"({args.count / t / 1e6:6.1f} M instructions/s)"
+        )
 
 
 if __name__ == "__main__":

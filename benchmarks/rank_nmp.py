@@ -24,14 +24,22 @@ from verif.runner import run_block_tests
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lookups", type=int, default=6400,
-                        help="lookups of the long row-hit run (default 6400 = 10 packets of 8 bags of 80)")
+    parser.add_argument(
+        "--lookups",
+        type=int,
+        default=6400,
+        help="lookups of the long row-hit run (default 6400 = 10 packets of 8 bags of 80)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        run_block_tests("rank_nmp", "verif.tb.rank_nmp", testcase="throughput_benchmark",
-                        extra_env={"RECNMP_BENCH_OUT": str(out), "RECNMP_BENCH_LOOKUPS": str(args.lookups)},
-                        name="throughput_benchmark")
+        run_block_tests(
+            "rank_nmp",
+            "verif.tb.rank_nmp",
+            testcase="throughput_benchmark",
+            extra_env={"RECNMP_BENCH_OUT": str(out), "RECNMP_BENCH_LOOKUPS": str(args.lookups)},
+            name="throughput_benchmark",
+        )
         results = json.loads(out.read_text())
     t = results.pop("timing")
     faw_limit = 1000 * 4 / t["tFAW"]
@@ -40,10 +48,14 @@ def main() -> None:
         print(f"{name}: {r['lookups']} lookups in {r['cycles']} cycles, {r['refreshes']} refreshes")
         print(f"  DRAM data bus busy   {100 * r['data_bus_utilisation']:6.1f} %")
         print(f"  datapath busy        {100 * r['datapath_utilisation']:6.1f} %")
-        print(f"  data bus busy outside refresh {100 * r['data_bus_utilisation_outside_refresh']:6.1f} %"
-              f"   (each REF takes >= tRTP+tRP+tRFC+tRCD-tBL cycles of the bus)")
-        print(f"  lookups / 1000 cyc   {r['lookups_per_1000_cycles']:6.1f}"
-              f"   (limits: tFAW {faw_limit:.1f}, tRC x 16 banks {trc_limit:.1f}, data bus {1000 / t['tBL']:.0f})")
+        print(
+            f"  data bus busy outside refresh {100 * r['data_bus_utilisation_outside_refresh']:6.1f} %"
+            f"   (each REF takes >= tRTP+tRP+tRFC+tRCD-tBL cycles of the bus)"
+        )
+        print(
+            f"  lookups / 1000 cyc   {r['lookups_per_1000_cycles']:6.1f}"
+            f"   (limits: tFAW {faw_limit:.1f}, tRC x 16 banks {trc_limit:.1f}, data bus {1000 / t['tBL']:.0f})"
+        )
         print(f"  cycles per lookup    {r['cycles_per_lookup']:6.2f}")
         print(f"  simulated cycles/s   {r['simulated_cycles_per_second']:8.0f}")
 

@@ -86,18 +86,20 @@ class BankTimers(wiring.Component):
         self._slot_bits = layout["bank"].width + layout["bank_group"].width
         slots = 1 << self._slot_bits
         row_bits = layout["row"].width
-        super().__init__({
-            "cmd": In(DramCommand),
-            "cmd_bank": In(self._slot_bits),
-            "cmd_row": In(row_bits),
-            "open_valid": Out(slots),
-            "open_row": Out(data.ArrayLayout(row_bits, slots)),
-            "act_ok": Out(slots),
-            "rd_ok": Out(slots),
-            "pre_ok": Out(slots),
-            "rd_keeps_pre": Out(slots),
-            "ref_ok": Out(1),
-        })
+        super().__init__(
+            {
+                "cmd": In(DramCommand),
+                "cmd_bank": In(self._slot_bits),
+                "cmd_row": In(row_bits),
+                "open_valid": Out(slots),
+                "open_row": Out(data.ArrayLayout(row_bits, slots)),
+                "act_ok": Out(slots),
+                "rd_ok": Out(slots),
+                "pre_ok": Out(slots),
+                "rd_keeps_pre": Out(slots),
+                "ref_ok": Out(1),
+            }
+        )
 
     @property
     def timing(self) -> DDR4Timing:

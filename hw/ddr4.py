@@ -74,13 +74,9 @@ class DDR4Timing:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{f.name} must be a positive integer number of cycles, got {value!r}")
         if self.tRC < self.tRAS + self.tRP:
-            raise ValueError(
-                f"tRC ({self.tRC}) must be at least tRAS + tRP ({self.tRAS} + {self.tRP})"
-            )
+            raise ValueError(f"tRC ({self.tRC}) must be at least tRAS + tRP ({self.tRAS} + {self.tRP})")
         if self.tCCD_S < self.tBL:
-            raise ValueError(
-                f"tCCD_S ({self.tCCD_S}) must be at least tBL ({self.tBL}): bursts would overlap"
-            )
+            raise ValueError(f"tCCD_S ({self.tCCD_S}) must be at least tBL ({self.tBL}): bursts would overlap")
         if self.tRAS < self.tRCD + self.tRTP:
             raise ValueError(
                 f"tRAS ({self.tRAS}) must be at least tRCD + tRTP ({self.tRCD} + {self.tRTP}): "
@@ -185,12 +181,14 @@ def _bits(count: int) -> int:
 def line_address_layout(geometry: DDR4Geometry = DDR4Geometry()) -> data.StructLayout:
     """Rank-local address of one 64 B line (one burst): the RankCache tag and the
     scheduler's request address. ``line`` is the column divided by the burst length."""
-    return data.StructLayout({
-        "line": _bits(geometry.lines_per_row),
-        "row": _bits(geometry.rows),
-        "bank": _bits(geometry.banks_per_group),
-        "bank_group": _bits(geometry.bank_groups),
-    })
+    return data.StructLayout(
+        {
+            "line": _bits(geometry.lines_per_row),
+            "row": _bits(geometry.rows),
+            "bank": _bits(geometry.banks_per_group),
+            "bank_group": _bits(geometry.bank_groups),
+        }
+    )
 
 
 class DramPortSignature(wiring.Signature):
@@ -205,15 +203,17 @@ class DramPortSignature(wiring.Signature):
 
     def __init__(self, geometry: DDR4Geometry = DDR4Geometry()):
         self._geometry = geometry
-        super().__init__({
-            "cmd": Out(DramCommand),
-            "bank_group": Out(_bits(geometry.bank_groups)),
-            "bank": Out(_bits(geometry.banks_per_group)),
-            "row": Out(_bits(geometry.rows)),
-            "column": Out(_bits(geometry.columns)),
-            "rd_valid": In(1),
-            "rd_data": In(8 * geometry.beat_bytes),
-        })
+        super().__init__(
+            {
+                "cmd": Out(DramCommand),
+                "bank_group": Out(_bits(geometry.bank_groups)),
+                "bank": Out(_bits(geometry.banks_per_group)),
+                "row": Out(_bits(geometry.rows)),
+                "column": Out(_bits(geometry.columns)),
+                "rd_valid": In(1),
+                "rd_data": In(8 * geometry.beat_bytes),
+            }
+        )
 
     @property
     def geometry(self) -> DDR4Geometry:

@@ -56,11 +56,13 @@ class DimmDecoder(wiring.Component):
     def __init__(self, *, ranks: int):
         check_choice("ranks", ranks, RANKS)
         self._ranks = ranks
-        super().__init__({
-            "i": In(stream.Signature(NMP_INST_LAYOUT)),
-            **{f"o{r}": Out(stream.Signature(NMP_INST_LAYOUT)) for r in range(ranks)},
-            **{name: Out(32) for name in self.COUNTERS},
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(NMP_INST_LAYOUT)),
+                **{f"o{r}": Out(stream.Signature(NMP_INST_LAYOUT)) for r in range(ranks)},
+                **{name: Out(32) for name in self.COUNTERS},
+            }
+        )
 
     @property
     def ranks(self) -> int:
@@ -100,9 +102,13 @@ class DimmDecoder(wiring.Component):
             m.d.comb += self.i.ready.eq(1)
 
         accepted = self.i.valid & self.i.ready
-        count_events(m, {
-            "illegal": accepted & ~lookup & ~control,
-            "bad_rank": accepted & bad_rank,
-            "packets": accepted & (inst.opcode == Opcode.EOP),
-        }, self)
+        count_events(
+            m,
+            {
+                "illegal": accepted & ~lookup & ~control,
+                "bad_rank": accepted & bad_rank,
+                "packets": accepted & (inst.opcode == Opcode.EOP),
+            },
+            self,
+        )
         return m

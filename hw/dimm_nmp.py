@@ -64,18 +64,24 @@ class DimmNMP(wiring.Component):
         self._decoder = DimmDecoder(ranks=ranks)
         first = self._ranks_list[0]
         psum = first.signature.members["psum"].signature
-        self._tree = RankAdderTree(ranks=ranks, lanes=first.lanes, add_latency=first.add_latency,
-                                   beat_width=psum.members["payload"].shape["beat"].width)
+        self._tree = RankAdderTree(
+            ranks=ranks,
+            lanes=first.lanes,
+            add_latency=first.add_latency,
+            beat_width=psum.members["payload"].shape["beat"].width,
+        )
         self._rank_params = dict(rank_params)
         rank_counters = [name for name in first.counters if name not in DimmDecoder.COUNTERS]
         self._counters = DimmDecoder.COUNTERS + tuple(rank_counters)
-        super().__init__({
-            "inst": In(stream.Signature(NMP_INST_LAYOUT)),
-            "result": Out(psum),
-            **{f"dram{r}": Out(DramPortSignature(first.geometry)) for r in range(ranks)},
-            "idle": Out(1),
-            **{name: Out(32) for name in self._counters},
-        })
+        super().__init__(
+            {
+                "inst": In(stream.Signature(NMP_INST_LAYOUT)),
+                "result": Out(psum),
+                **{f"dram{r}": Out(DramPortSignature(first.geometry)) for r in range(ranks)},
+                "idle": Out(1),
+                **{name: Out(32) for name in self._counters},
+            }
+        )
 
     @property
     def ranks(self) -> int:
@@ -114,6 +120,5 @@ class DimmNMP(wiring.Component):
             if name in DimmDecoder.COUNTERS:
                 parts.append(getattr(decoder, name))
             m.d.comb += getattr(self, name).eq(reduce(lambda a, b: a + b, parts)[:32])
-        m.d.comb += self.idle.eq(
-            reduce(lambda a, b: a & b, [rank.idle for rank in self._ranks_list]) & ~tree.busy)
+        m.d.comb += self.idle.eq(reduce(lambda a, b: a & b, [rank.idle for rank in self._ranks_list]) & ~tree.busy)
         return m

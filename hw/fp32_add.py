@@ -11,8 +11,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pipeline import Step, stream_pipeline, wire
 from .params import check_latency
+from .pipeline import Step, stream_pipeline, wire
 
 __all__ = [
     "FP32Adder",
@@ -136,26 +136,30 @@ def round_and_pack(*, sign, exp, sig, guard, sticky, nan, inf) -> Value:
 # Width of the aligned significands: 24 bits, then guard, round and sticky.
 _EXT = 27
 
-_ALIGN = data.StructLayout({
-    "nan": 1,
-    "inf": 1,
-    "sign": 1,  # of the larger operand (of the infinity when inf)
-    "zero_sign": 1,  # sign of an exactly zero sum: -0 only for (-0) + (-0)
-    "sub": 1,  # effective subtraction
-    "e": 8,  # effective exponent of the larger operand
-    "big": 24,  # significand of the larger operand
-    "small": _EXT,  # the smaller one aligned to it, with guard, round and sticky bits
-})
+_ALIGN = data.StructLayout(
+    {
+        "nan": 1,
+        "inf": 1,
+        "sign": 1,  # of the larger operand (of the infinity when inf)
+        "zero_sign": 1,  # sign of an exactly zero sum: -0 only for (-0) + (-0)
+        "sub": 1,  # effective subtraction
+        "e": 8,  # effective exponent of the larger operand
+        "big": 24,  # significand of the larger operand
+        "small": _EXT,  # the smaller one aligned to it, with guard, round and sticky bits
+    }
+)
 
-_NORMAL = data.StructLayout({
-    "nan": 1,
-    "inf": 1,
-    "sign": 1,
-    "exp": 9,  # biased exponent field before rounding (0: subnormal or zero)
-    "sig": 24,
-    "guard": 1,
-    "sticky": 1,
-})
+_NORMAL = data.StructLayout(
+    {
+        "nan": 1,
+        "inf": 1,
+        "sign": 1,
+        "exp": 9,  # biased exponent field before rounding (0: subnormal or zero)
+        "sig": 24,
+        "guard": 1,
+        "sticky": 1,
+    }
+)
 
 _RESULT = data.StructLayout({"result": 32})
 
@@ -210,9 +214,17 @@ def _normalise(m, x):
 
 
 def _round(m, x):
-    return {"result": round_and_pack(
-        sign=x.sign, exp=x.exp, sig=x.sig, guard=x.guard, sticky=x.sticky, nan=x.nan, inf=x.inf,
-    )}
+    return {
+        "result": round_and_pack(
+            sign=x.sign,
+            exp=x.exp,
+            sig=x.sig,
+            guard=x.guard,
+            sticky=x.sticky,
+            nan=x.nan,
+            inf=x.inf,
+        )
+    }
 
 
 class FP32Adder(wiring.Component):
@@ -251,10 +263,12 @@ class FP32Adder(wiring.Component):
     def __init__(self, *, latency: int = 3):
         check_latency("latency", latency)
         self._latency = latency
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),
-            "o": Out(stream.Signature(_RESULT)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),
+                "o": Out(stream.Signature(_RESULT)),
+            }
+        )
 
     @property
     def latency(self) -> int:
@@ -262,9 +276,15 @@ class FP32Adder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        stream_pipeline(m, i=self.i, o=self.o, latency=self._latency, steps=[
-            Step("align", _ALIGN, _align),
-            Step("normalise", _NORMAL, _normalise),
-            Step("round", _RESULT, _round),
-        ])
+        stream_pipeline(
+            m,
+            i=self.i,
+            o=self.o,
+            latency=self._latency,
+            steps=[
+                Step("align", _ALIGN, _align),
+                Step("normalise", _NORMAL, _normalise),
+                Step("round", _RESULT, _round),
+            ],
+        )
         return m

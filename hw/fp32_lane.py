@@ -56,10 +56,12 @@ class FP32Lane(wiring.Component):
         check_latency("add_latency", add_latency)
         self._mul_latency = mul_latency
         self._add_latency = add_latency
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"acc": 32, "a": 32, "b": 32, "c": 32}))),
-            "o": Out(stream.Signature(data.StructLayout({"result": 32}))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"acc": 32, "a": 32, "b": 32, "c": 32}))),
+                "o": Out(stream.Signature(data.StructLayout({"result": 32}))),
+            }
+        )
 
     @property
     def mul_latency(self) -> int:
@@ -88,17 +90,14 @@ class FP32Lane(wiring.Component):
             mul.i.payload.a.eq(self.i.payload.a),
             mul.i.payload.b.eq(self.i.payload.b),
             self.i.ready.eq(mul.i.ready),
-
             add_c.i.valid.eq(mul.o.valid),
             add_c.i.payload.a.eq(mul.o.payload.result),
             add_c.i.payload.b.eq(c),
             mul.o.ready.eq(add_c.i.ready),
-
             add_acc.i.valid.eq(add_c.o.valid),
             add_acc.i.payload.a.eq(acc),
             add_acc.i.payload.b.eq(add_c.o.payload.result),
             add_c.o.ready.eq(add_acc.i.ready),
-
             self.o.valid.eq(add_acc.o.valid),
             self.o.payload.result.eq(add_acc.o.payload.result),
             add_acc.o.ready.eq(self.o.ready),

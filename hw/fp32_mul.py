@@ -7,40 +7,46 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fp32_add import leading_zeros, round_and_pack, shift_left, shift_right_sticky, unpack_fp32
-from .pipeline import Step, stream_pipeline, wire
 from .params import check_latency
+from .pipeline import Step, stream_pipeline, wire
 
 __all__ = ["FP32Multiplier"]
 
 # The exponent travels in excess-384 form, ``X = E + 384`` with ``E`` the biased exponent of
 # the product when its top bit is bit 46 (-125 <= E <= 381, so 259 <= X <= 765): unsigned
 # 10-bit arithmetic, no negative numbers.
-_UNPACK = data.StructLayout({
-    "nan": 1,
-    "inf": 1,
-    "sign": 1,
-    "exp": 10,  # X = E + 384
-    "sig_a": 24,
-    "sig_b": 24,
-})
+_UNPACK = data.StructLayout(
+    {
+        "nan": 1,
+        "inf": 1,
+        "sign": 1,
+        "exp": 10,  # X = E + 384
+        "sig_a": 24,
+        "sig_b": 24,
+    }
+)
 
-_PRODUCT = data.StructLayout({
-    "nan": 1,
-    "inf": 1,
-    "sign": 1,
-    "exp": 10,
-    "product": 48,
-})
+_PRODUCT = data.StructLayout(
+    {
+        "nan": 1,
+        "inf": 1,
+        "sign": 1,
+        "exp": 10,
+        "product": 48,
+    }
+)
 
-_NORMAL = data.StructLayout({
-    "nan": 1,
-    "inf": 1,
-    "sign": 1,
-    "exp": 9,  # biased exponent field before rounding (0: subnormal or zero)
-    "sig": 24,
-    "guard": 1,
-    "sticky": 1,
-})
+_NORMAL = data.StructLayout(
+    {
+        "nan": 1,
+        "inf": 1,
+        "sign": 1,
+        "exp": 9,  # biased exponent field before rounding (0: subnormal or zero)
+        "sig": 24,
+        "guard": 1,
+        "sticky": 1,
+    }
+)
 
 _RESULT = data.StructLayout({"result": 32})
 
@@ -81,8 +87,7 @@ def _normalise(m, x):
     # Not normal and 0 <= E < lz <= 48: E = X - 384 = X[:6]. E < 0: -E = 128 - X[:7].
     left = wire(m, "left", Mux(normal, lz, Mux(non_negative, x.exp[:6], Const(0, 6))))
     right = wire(m, "right", Mux(non_negative, Const(0, 7), (~x.exp[:7] + 1)[:7]))
-    shifted, lost = shift_right_sticky(
-        m, "right", shift_left(m, "left", x.product, left), right)
+    shifted, lost = shift_right_sticky(m, "right", shift_left(m, "left", x.product, left), right)
     exp = wire(m, "exp", ((x.exp[:9] - bound)[:9] + 1)[:9])  # E + 1 - lz (< 512) when normal
     return {
         "nan": x.nan,
@@ -96,9 +101,17 @@ def _normalise(m, x):
 
 
 def _round(m, x):
-    return {"result": round_and_pack(
-        sign=x.sign, exp=x.exp, sig=x.sig, guard=x.guard, sticky=x.sticky, nan=x.nan, inf=x.inf,
-    )}
+    return {
+        "result": round_and_pack(
+            sign=x.sign,
+            exp=x.exp,
+            sig=x.sig,
+            guard=x.guard,
+            sticky=x.sticky,
+            nan=x.nan,
+            inf=x.inf,
+        )
+    }
 
 
 class FP32Multiplier(wiring.Component):
@@ -138,10 +151,12 @@ class FP32Multiplier(wiring.Component):
     def __init__(self, *, latency: int = 4):
         check_latency("latency", latency)
         self._latency = latency
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),
-            "o": Out(stream.Signature(_RESULT)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"a": 32, "b": 32}))),
+                "o": Out(stream.Signature(_RESULT)),
+            }
+        )
 
     @property
     def latency(self) -> int:
@@ -149,10 +164,16 @@ class FP32Multiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        stream_pipeline(m, i=self.i, o=self.o, latency=self._latency, steps=[
-            Step("unpack", _UNPACK, _unpack),
-            Step("multiply", _PRODUCT, _multiply),
-            Step("normalise", _NORMAL, _normalise),
-            Step("round", _RESULT, _round),
-        ])
+        stream_pipeline(
+            m,
+            i=self.i,
+            o=self.o,
+            latency=self._latency,
+            steps=[
+                Step("unpack", _UNPACK, _unpack),
+                Step("multiply", _PRODUCT, _multiply),
+                Step("normalise", _NORMAL, _normalise),
+                Step("round", _RESULT, _round),
+            ],
+        )
         return m

@@ -49,11 +49,12 @@ class FP32VectorLane(wiring.Component):
         self._mul_latency = mul_latency
         self._add_latency = add_latency
         vector = data.ArrayLayout(32, lanes)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout(
-                {"acc": vector, "a": vector, "b": vector, "c": vector}))),
-            "o": Out(stream.Signature(data.StructLayout({"result": vector}))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"acc": vector, "a": vector, "b": vector, "c": vector}))),
+                "o": Out(stream.Signature(data.StructLayout({"result": vector}))),
+            }
+        )
 
     @property
     def lanes(self) -> int:

@@ -97,6 +97,7 @@ def expected_hint(last_row: int | None, row: int) -> int:
         return HINT_MISS
     return HINT_HIT if last_row == row else HINT_CONFLICT
 
+
 #: Largest vector length, in 64 B bursts.
 MAX_VSIZE = 7
 
@@ -110,8 +111,7 @@ def fused8_to_device(fused: np.ndarray) -> np.ndarray:
     """FBGEMM fused 8-bit rows ``(rows, D+8)`` to the device layout: scale, bias, D bytes."""
     fused = np.asarray(fused)
     if fused.dtype != np.uint8 or fused.ndim != 2 or fused.shape[1] <= Q8_HEADER_BYTES:
-        raise ValueError(
-            f"fused 8-bit rows must be uint8 (rows, D+8) with D >= 1, got {fused.dtype} {fused.shape}")
+        raise ValueError(f"fused 8-bit rows must be uint8 (rows, D+8) with D >= 1, got {fused.dtype} {fused.shape}")
     dim = fused.shape[1] - Q8_HEADER_BYTES
     return np.concatenate([fused[:, dim:], fused[:, :dim]], axis=1)
 
@@ -166,17 +166,13 @@ class ConfigRegister(enum.IntEnum, shape=8):
 
     Q8_ELEMENTS = 0  #: D, the element count of 8-bit rows (the rows of SUM_Q8 / WSUM_Q8)
 
+
 DADDR_LAYOUT = data.StructLayout({f.name: f.width for f in DADDR_FIELDS})
 EOP_LAYOUT = data.StructLayout({f.name: f.width for f in EOP_FIELDS})
-CONFIG_LAYOUT = data.StructLayout(
-    {f.name: ConfigRegister if f.name == "register" else f.width for f in CONFIG_FIELDS}
-)
+CONFIG_LAYOUT = data.StructLayout({f.name: ConfigRegister if f.name == "register" else f.width for f in CONFIG_FIELDS})
 
 NMP_INST_LAYOUT = data.StructLayout(
-    {
-        f.name: {"opcode": Opcode, "daddr": DADDR_LAYOUT}.get(f.name, f.width)
-        for f in FIELDS
-    }
+    {f.name: {"opcode": Opcode, "daddr": DADDR_LAYOUT}.get(f.name, f.width) for f in FIELDS}
 )
 
 #: Unpacked instructions: one record per instruction. ``weight`` is the float32 value.
@@ -207,10 +203,7 @@ def _as_uint64(name: str, values, width: int) -> np.ndarray:
         low, high = array.min(), array.max()
         if low < 0 or high >= (1 << width):
             bad = low if low < 0 else high
-            raise ValueError(
-                f"field {name!r} value {int(bad)} does not fit in {width} bits "
-                f"(0..{(1 << width) - 1})"
-            )
+            raise ValueError(f"field {name!r} value {int(bad)} does not fit in {width} bits (0..{(1 << width) - 1})")
     return array.astype(np.uint64)
 
 
@@ -307,10 +300,7 @@ def _extract(words: np.ndarray, field: Field) -> np.ndarray:
 def _as_words(words) -> np.ndarray:
     array = np.asarray(words)
     if array.ndim != 2 or array.shape[1] != 2 or array.dtype != np.uint64:
-        raise ValueError(
-            f"packed words must be a (N, 2) uint64 array, got shape {array.shape} "
-            f"dtype {array.dtype}"
-        )
+        raise ValueError(f"packed words must be a (N, 2) uint64 array, got shape {array.shape} dtype {array.dtype}")
     if array.size and (array[:, 1] >> np.uint64(INST_BITS - _WORD_BITS)).any():
         raise ValueError(f"packed words have bits set above bit {INST_BITS - 1}")
     return array
@@ -376,6 +366,5 @@ def daddr_split(daddr) -> dict[str, np.ndarray]:
     """Split daddr values into their sub-fields (``uint32`` arrays)."""
     daddr = _as_uint64("daddr", daddr, 32)
     return {
-        f.name: ((daddr >> np.uint64(f.offset)) & np.uint64((1 << f.width) - 1)).astype(np.uint32)
-        for f in DADDR_FIELDS
+        f.name: ((daddr >> np.uint64(f.offset)) & np.uint64((1 << f.width) - 1)).astype(np.uint32) for f in DADDR_FIELDS
     }

@@ -34,8 +34,9 @@ def lowest_one_index(m: Module, bits: Value | Sequence[Value], name: str) -> Sig
     return index
 
 
-def count_events(m: Module, events: Mapping[str, Value], ports: object | None = None, *,
-                 width: int = COUNTER_WIDTH) -> dict[str, Signal]:
+def count_events(
+    m: Module, events: Mapping[str, Value], ports: object | None = None, *, width: int = COUNTER_WIDTH
+) -> dict[str, Signal]:
     """One wrapping ``width``-bit counter per event, incremented in every cycle the event is 1.
 
     Returns the counter signals by name. When ``ports`` is given, its attribute of each

@@ -26,7 +26,6 @@ def check_choice(name: str, value, choices) -> int:
 
 def check_power_of_two(name: str, value, low: int, high: int) -> int:
     """``value`` if it is a power-of-two ``int`` in ``low..high``."""
-    if (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
-            or value & (value - 1)):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or value & (value - 1):
         raise ValueError(f"{name} must be a power of two from {low} to {high}, got {value!r}")
     return value

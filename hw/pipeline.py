@@ -92,9 +92,7 @@ def stream_pipeline(m: Module, *, i, o, steps: Sequence[Step], latency: int) -> 
         fields = step.function(m, value)
         names = {name for name, _ in step.layout}
         if set(fields) != names:
-            raise ValueError(
-                f"step {step.name!r} returned fields {sorted(fields)}, layout has {sorted(names)}"
-            )
+            raise ValueError(f"step {step.name!r} returned fields {sorted(fields)}, layout has {sorted(names)}")
         m.d.comb += [out[name].eq(fields[name]) for name in fields]
         value = out
         if reg:

@@ -43,11 +43,13 @@ class Queue(wiring.Component):
         check_int("depth", depth, 1, 4096)
         self._shape = shape
         self._depth = depth
-        super().__init__({
-            "i": In(stream.Signature(shape)),
-            "o": Out(stream.Signature(shape)),
-            "level": Out(range(depth + 1)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(shape)),
+                "o": Out(stream.Signature(shape)),
+                "level": Out(range(depth + 1)),
+            }
+        )
 
     @property
     def shape(self):
@@ -59,8 +61,7 @@ class Queue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = Shape.cast(data.Layout.cast(self._shape) if isinstance(self._shape, data.Layout)
-                           else self._shape).width
+        width = Shape.cast(data.Layout.cast(self._shape) if isinstance(self._shape, data.Layout) else self._shape).width
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=self._depth)
         m.d.comb += [
             fifo.w_data.eq(self.i.payload),

@@ -60,11 +60,13 @@ class RankAdderTree(wiring.Component):
         self._lanes = lanes
         self._add_latency = add_latency
         layout = psum_beat_layout(lanes=lanes, beat_width=beat_width)
-        super().__init__({
-            **{f"i{r}": In(stream.Signature(layout)) for r in range(ranks)},
-            "o": Out(stream.Signature(layout)),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                **{f"i{r}": In(stream.Signature(layout)) for r in range(ranks)},
+                "o": Out(stream.Signature(layout)),
+                "busy": Out(1),
+            }
+        )
 
     @property
     def ranks(self) -> int:

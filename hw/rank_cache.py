@@ -130,8 +130,9 @@ class RankCache(wiring.Component):
         cycle ``t+2`` on (committed in ``t+1``, registered). Cleared by reset only.
     """
 
-    def __init__(self, *, size_bytes: int = 128 * 1024, ways: int = 4, id_width: int = 6,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(
+        self, *, size_bytes: int = 128 * 1024, ways: int = 4, id_width: int = 6, geometry: DDR4Geometry = DDR4Geometry()
+    ):
         if not isinstance(geometry, DDR4Geometry):
             raise ValueError(f"geometry must be a DDR4Geometry, got {geometry!r}")
         line_bytes = geometry.burst_bytes
@@ -168,21 +169,47 @@ class RankCache(wiring.Component):
         self._tag_bits = addr_layout.size - set_bits
         self._line_bits = 8 * line_bytes
         self._addr_layout = addr_layout
-        super().__init__({
-            "lookup": In(stream.Signature(data.StructLayout({
-                "addr": addr_layout, "allocate": 1, "id": id_width,
-            }))),
-            "result": Out(stream.Signature(data.StructLayout({
-                "id": id_width, "addr": addr_layout, "allocate": 1, "hit": 1,
-                "data": self._line_bits,
-            }))),
-            "fill": In(stream.Signature(data.StructLayout({
-                "addr": addr_layout, "data": self._line_bits,
-            }))),
-            "invalidate": In(1),
-            "busy": Out(1),
-            **{name: Out(COUNTER_WIDTH) for name in COUNTERS},
-        })
+        super().__init__(
+            {
+                "lookup": In(
+                    stream.Signature(
+                        data.StructLayout(
+                            {
+                                "addr": addr_layout,
+                                "allocate": 1,
+                                "id": id_width,
+                            }
+                        )
+                    )
+                ),
+                "result": Out(
+                    stream.Signature(
+                        data.StructLayout(
+                            {
+                                "id": id_width,
+                                "addr": addr_layout,
+                                "allocate": 1,
+                                "hit": 1,
+                                "data": self._line_bits,
+                            }
+                        )
+                    )
+                ),
+                "fill": In(
+                    stream.Signature(
+                        data.StructLayout(
+                            {
+                                "addr": addr_layout,
+                                "data": self._line_bits,
+                            }
+                        )
+                    )
+                ),
+                "invalidate": In(1),
+                "busy": Out(1),
+                **{name: Out(COUNTER_WIDTH) for name in COUNTERS},
+            }
+        )
 
     @property
     def size_bytes(self) -> int:
@@ -265,9 +292,7 @@ class RankCache(wiring.Component):
         m.d.comb += [
             self.busy.eq(busy),
             self.fill.ready.eq(~busy & ~self.invalidate),
-            self.lookup.ready.eq(
-                ~busy & ~self.invalidate & ~self.fill.valid & (~l_valid | self.result.ready)
-            ),
+            self.lookup.ready.eq(~busy & ~self.invalidate & ~self.fill.valid & (~l_valid | self.result.ready)),
             accept_fill.eq(self.fill.valid & self.fill.ready),
             accept_lookup.eq(self.lookup.valid & self.lookup.ready),
         ]
@@ -332,9 +357,7 @@ class RankCache(wiring.Component):
             m.d.comb += touched_age.eq(_or_reduce([Mux(touch[w], ages[w], 0) for w in range(ways)]))
             new_ages = Signal(ages_layout)
             for w in range(ways):
-                m.d.comb += new_ages[w].eq(
-                    Mux(touch[w], 0, Mux(ages[w] < touched_age, ages[w] + 1, ages[w]))
-                )
+                m.d.comb += new_ages[w].eq(Mux(touch[w], 0, Mux(ages[w] < touched_age, ages[w] + 1, ages[w])))
             with m.If(busy):
                 m.d.comb += [
                     lru_w.addr.eq(sweep_set),
@@ -385,9 +408,7 @@ class RankCache(wiring.Component):
             self.result.payload.addr.eq(l_addr),
             self.result.payload.allocate.eq(l_allocate),
             self.result.payload.hit.eq(Mux(l_fresh, hit, held_hit)),
-            self.result.payload.data.eq(
-                _or_reduce([Mux(select[w], data_r[w].data, 0) for w in range(ways)])
-            ),
+            self.result.payload.data.eq(_or_reduce([Mux(select[w], data_r[w].data, 0) for w in range(ways)])),
         ]
 
         # -- counters -----------------------------------------------------------------

@@ -86,11 +86,14 @@ class RankDatapath(wiring.Component):
     cycle on ``i`` (a beat waits only on the interlock).
     """
 
-    def __init__(self, *, lanes: int = 4, max_elements: int = 128,
-                 mul_latency: int = 4, add_latency: int = 3):
+    def __init__(self, *, lanes: int = 4, max_elements: int = 128, mul_latency: int = 4, add_latency: int = 3):
         check_choice("lanes", lanes, _LANES)
-        if (not isinstance(max_elements, int) or isinstance(max_elements, bool)
-                or not lanes <= max_elements <= 1023 or max_elements % lanes):
+        if (
+            not isinstance(max_elements, int)
+            or isinstance(max_elements, bool)
+            or not lanes <= max_elements <= 1023
+            or max_elements % lanes
+        ):
             raise ValueError(
                 f"max_elements must be a multiple of lanes ({lanes}) from {lanes} to 1023, got {max_elements!r}"
             )
@@ -102,15 +105,17 @@ class RankDatapath(wiring.Component):
         self._add_latency = add_latency
         vector = data.ArrayLayout(32, lanes)
         beat = max(1, (self.max_beats - 1).bit_length())
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout(
-                {"a": vector, "b": vector, "c": vector, "tag": 4, "beat": beat}))),
-            "drain": In(stream.Signature(EOP_LAYOUT)),
-            "o": Out(stream.Signature(data.StructLayout(
-                {"data": vector, "tag": 4, "beat": beat, "last": 1}))),
-            "busy": Out(1),
-            "eop_mismatches": Out(COUNTER_WIDTH),
-        })
+        super().__init__(
+            {
+                "i": In(
+                    stream.Signature(data.StructLayout({"a": vector, "b": vector, "c": vector, "tag": 4, "beat": beat}))
+                ),
+                "drain": In(stream.Signature(EOP_LAYOUT)),
+                "o": Out(stream.Signature(data.StructLayout({"data": vector, "tag": 4, "beat": beat, "last": 1}))),
+                "busy": Out(1),
+                "eop_mismatches": Out(COUNTER_WIDTH),
+            }
+        )
 
     @property
     def lanes(self) -> int:
@@ -141,8 +146,7 @@ class RankDatapath(wiring.Component):
         lanes, max_beats = self._lanes, self.max_beats
         beat_width = len(self.i.payload.beat)
 
-        m.submodules.psums = psums = Memory(
-            shape=data.ArrayLayout(32, lanes), depth=_TAGS * max_beats, init=[])
+        m.submodules.psums = psums = Memory(shape=data.ArrayLayout(32, lanes), depth=_TAGS * max_beats, init=[])
         rd = psums.read_port(domain="comb")
         wr = psums.write_port()
 
@@ -165,8 +169,7 @@ class RankDatapath(wiring.Component):
         m.d.comb += [pos_in.tag.eq(self.i.payload.tag), pos_in.beat.eq(self.i.payload.beat)]
         c = delay(m, self.i.payload.c, mul.latency, enable=mul.i.ready, name="c")
         pos_mul = delay(m, pos_in, mul.latency, enable=mul.i.ready, name="pos_mul")
-        pos_acc = data.View(pos_layout, delay(m, pos_mul, add_c.latency, enable=add_c.i.ready,
-                                              name="pos_acc"))
+        pos_acc = data.View(pos_layout, delay(m, pos_mul, add_c.latency, enable=add_c.i.ready, name="pos_acc"))
 
         # Interlock: the entry an operation would read is being updated by one of the
         # operations in the accumulate adders (their entries, by stage).
@@ -179,8 +182,7 @@ class RankDatapath(wiring.Component):
             in_flight.append((valid_q, pos_q))
             valid_d, pos_d = valid_q, pos_q
         hazard = Signal()
-        m.d.comb += hazard.eq(
-            add_c.o.valid & Cat(v & (p.as_value() == pos_acc.as_value()) for v, p in in_flight).any())
+        m.d.comb += hazard.eq(add_c.o.valid & Cat(v & (p.as_value() == pos_acc.as_value()) for v, p in in_flight).any())
         written_valid, written_pos = in_flight[-1]
 
         # Marks: beats of each tag written in this packet (the written entries are a prefix).
@@ -188,8 +190,7 @@ class RankDatapath(wiring.Component):
         clear_marks = Signal()
         with m.If(clear_marks):
             m.d.sync += [marks[t].eq(0) for t in range(_TAGS)]
-        with m.Elif(written_valid & (written_pos.beat < max_beats)
-                    & (written_pos.beat >= marks[written_pos.tag])):
+        with m.Elif(written_valid & (written_pos.beat < max_beats) & (written_pos.beat >= marks[written_pos.tag])):
             m.d.sync += marks[written_pos.tag].eq(written_pos.beat + 1)
         acc_fresh = wire(m, "acc_fresh", pos_acc.beat >= marks[pos_acc.tag])
 
@@ -212,7 +213,7 @@ class RankDatapath(wiring.Component):
                 muls[k].i.payload.b.eq(self.i.payload.b[k]),
                 adds_c[k].i.valid.eq(muls[k].o.valid),
                 adds_c[k].i.payload.a.eq(muls[k].o.payload.result),
-                adds_c[k].i.payload.b.eq(c[k * 32:(k + 1) * 32]),
+                adds_c[k].i.payload.b.eq(c[k * 32 : (k + 1) * 32]),
                 muls[k].o.ready.eq(adds_c[k].i.ready),
                 adds_acc[k].i.valid.eq(adds_c[k].o.valid & ~hazard),
                 adds_acc[k].i.payload.a.eq(Mux(acc_fresh, 0, rd.data[k])),  # +0.0 past the mark
@@ -231,12 +232,12 @@ class RankDatapath(wiring.Component):
         request = self.drain.payload
         elements = request.elements
         wanted = wire(m, "drain_beats", (elements + lanes - 1) >> (lanes.bit_length() - 1))
-        well_formed = wire(m, "drain_well_formed",
-                           (request.reserved == 0) & (elements != 0) & (elements <= self._max_elements))
+        well_formed = wire(
+            m, "drain_well_formed", (request.reserved == 0) & (elements != 0) & (elements <= self._max_elements)
+        )
         mismatch = Signal(_TAGS)
         for t in range(_TAGS):
-            m.d.comb += mismatch[t].eq(
-                (marks[t] != 0) & (~request.tag_mask[t] | (marks[t] > wanted)))
+            m.d.comb += mismatch[t].eq((marks[t] != 0) & (~request.tag_mask[t] | (marks[t] > wanted)))
         mismatches = Signal(32)
         m.d.comb += self.eop_mismatches.eq(mismatches)
 
@@ -255,8 +256,7 @@ class RankDatapath(wiring.Component):
                     with m.If(well_formed):
                         m.d.sync += mismatches.eq(mismatches + sum(mismatch[t] for t in range(_TAGS)))
                     with m.If(well_formed & (request.tag_mask != 0)):
-                        m.d.sync += [tag.eq(first_tag), beat.eq(0), mask.eq(request.tag_mask),
-                                     beats.eq(wanted)]
+                        m.d.sync += [tag.eq(first_tag), beat.eq(0), mask.eq(request.tag_mask), beats.eq(wanted)]
                         m.next = "DRAIN"
                     with m.Else():  # nothing to return
                         m.d.comb += [self.drain.ready.eq(1), clear_marks.eq(1)]

@@ -39,10 +39,17 @@ def op_layout(id_width: int) -> data.StructLayout:
     first + vsize - 1``), ``q8_beats`` the datapath beats of an 8-bit row
     (``ceil(D / lanes)``); ``operand`` holds the lookup's weight bits or the EOP's operands.
     """
-    return data.StructLayout({
-        "eop": 1, "opcode": Opcode, "tag": 4, "vsize": 3, "first": id_width, "q8_beats": 10,
-        "operand": data.UnionLayout({"weight": 32, "drain": EOP_LAYOUT}),
-    })
+    return data.StructLayout(
+        {
+            "eop": 1,
+            "opcode": Opcode,
+            "tag": 4,
+            "vsize": 3,
+            "first": id_width,
+            "q8_beats": 10,
+            "operand": data.UnionLayout({"weight": 32, "drain": EOP_LAYOUT}),
+        }
+    )
 
 
 class RankIssue(wiring.Component):
@@ -101,8 +108,9 @@ class RankIssue(wiring.Component):
     cycle; its first line is on ``line`` the cycle after it is on ``inst``.
     """
 
-    def __init__(self, *, lanes: int = 4, max_elements: int = 256, id_width: int = 6,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(
+        self, *, lanes: int = 4, max_elements: int = 256, id_width: int = 6, geometry: DDR4Geometry = DDR4Geometry()
+    ):
         check_choice("lanes", lanes, LANES)
         check_int("max_elements", max_elements, lanes, 1023)
         if max_elements % lanes:
@@ -114,17 +122,19 @@ class RankIssue(wiring.Component):
         self._max_elements = max_elements
         self._id_width = id_width
         self._geometry = geometry
-        super().__init__({
-            "inst": In(stream.Signature(NMP_INST_LAYOUT)),
-            "op": Out(stream.Signature(op_layout(id_width))),
-            "line": Out(stream.Signature(line_request_layout(geometry))),
-            "head": In(id_width),
-            "rob_empty": In(1),
-            "cache_busy": In(1),
-            "invalidate": Out(1),
-            "busy": Out(1),
-            **{name: Out(COUNTER_WIDTH) for name in COUNTERS},
-        })
+        super().__init__(
+            {
+                "inst": In(stream.Signature(NMP_INST_LAYOUT)),
+                "op": Out(stream.Signature(op_layout(id_width))),
+                "line": Out(stream.Signature(line_request_layout(geometry))),
+                "head": In(id_width),
+                "rob_empty": In(1),
+                "cache_busy": In(1),
+                "invalidate": Out(1),
+                "busy": Out(1),
+                **{name: Out(COUNTER_WIDTH) for name in COUNTERS},
+            }
+        )
 
     @property
     def lanes(self) -> int:
@@ -164,18 +174,24 @@ class RankIssue(wiring.Component):
         is_q8 = wire(m, "is_q8", Cat(opcode == o for o in _QUANTISED).any())
         first_line = wire(m, "first_line", column >> (g.burst_columns.bit_length() - 1))
         fp32_elements = (g.burst_bytes // 4) * vsize
-        lookup_bad = wire(m, "lookup_malformed", (
-            (vsize == 0)
-            | (column[:g.burst_columns.bit_length() - 1] != 0)
-            | (first_line + vsize > g.lines_per_row)
-            | Mux(is_q8, Q8_HEADER_BYTES + q8_elements > g.burst_bytes * vsize,
-                  fp32_elements > max_elements)))
+        lookup_bad = wire(
+            m,
+            "lookup_malformed",
+            (
+                (vsize == 0)
+                | (column[: g.burst_columns.bit_length() - 1] != 0)
+                | (first_line + vsize > g.lines_per_row)
+                | Mux(is_q8, Q8_HEADER_BYTES + q8_elements > g.burst_bytes * vsize, fp32_elements > max_elements)
+            ),
+        )
         config = data.View(CONFIG_LAYOUT, inst.daddr.as_value())
-        config_ok = wire(m, "config_ok", (config.register == ConfigRegister.Q8_ELEMENTS)
-                         & (config.value >= 1) & (config.value <= max_elements))
+        config_ok = wire(
+            m,
+            "config_ok",
+            (config.register == ConfigRegister.Q8_ELEMENTS) & (config.value >= 1) & (config.value <= max_elements),
+        )
         eop = data.View(EOP_LAYOUT, inst.daddr.as_value())
-        eop_ok = wire(m, "eop_ok", (eop.reserved == 0) & (eop.elements >= 1)
-                      & (eop.elements <= max_elements))
+        eop_ok = wire(m, "eop_ok", (eop.reserved == 0) & (eop.elements >= 1) & (eop.elements <= max_elements))
 
         events = {name: Signal(name=f"{name}_event") for name in COUNTERS}
         count_events(m, events, self)

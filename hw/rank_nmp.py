@@ -99,25 +99,34 @@ class RankNMP(wiring.Component):
         In the order of :attr:`counters`.
     """
 
-    def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 cache_size_bytes: int = 128 * 1024, cache_ways: int = 4, lanes: int = 4,
-                 max_elements: int = 256, rob_lines: int = 64, scheduler_depth: int = 16,
-                 mul_latency: int = 4, add_latency: int = 3):
+    def __init__(
+        self,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        cache_size_bytes: int = 128 * 1024,
+        cache_ways: int = 4,
+        lanes: int = 4,
+        max_elements: int = 256,
+        rob_lines: int = 64,
+        scheduler_depth: int = 16,
+        mul_latency: int = 4,
+        add_latency: int = 3,
+    ):
         check_choice("lanes", lanes, LANES)
         check_power_of_two("rob_lines", rob_lines, 8, 256)
         id_width = rob_lines.bit_length() - 1
         # Build the parts now: they validate their own parameters.
-        self._datapath = RankDatapath(lanes=lanes, max_elements=max_elements,
-                                      mul_latency=mul_latency, add_latency=add_latency)
-        self._cache = RankCache(size_bytes=cache_size_bytes, ways=cache_ways,
-                                id_width=id_width, geometry=geometry)
-        self._scheduler = RankScheduler(timing=timing, geometry=geometry,
-                                        depth=scheduler_depth, id_width=id_width)
-        self._issue = RankIssue(lanes=lanes, max_elements=max_elements, id_width=id_width,
-                                geometry=geometry)
+        self._datapath = RankDatapath(
+            lanes=lanes, max_elements=max_elements, mul_latency=mul_latency, add_latency=add_latency
+        )
+        self._cache = RankCache(size_bytes=cache_size_bytes, ways=cache_ways, id_width=id_width, geometry=geometry)
+        self._scheduler = RankScheduler(timing=timing, geometry=geometry, depth=scheduler_depth, id_width=id_width)
+        self._issue = RankIssue(lanes=lanes, max_elements=max_elements, id_width=id_width, geometry=geometry)
         self._rob = ReorderBuffer(rob_lines=rob_lines, geometry=geometry)
-        self._retire = RankRetire(lanes=lanes, max_elements=max_elements, id_width=id_width,
-                                  mul_latency=mul_latency, geometry=geometry)
+        self._retire = RankRetire(
+            lanes=lanes, max_elements=max_elements, id_width=id_width, mul_latency=mul_latency, geometry=geometry
+        )
         self._inst_queue = Queue(shape=NMP_INST_LAYOUT, depth=INST_QUEUE_DEPTH)
         # One entry per lookup in flight (each holds at least one ROB slot) plus EOPs, so
         # that the operation queue never limits the lines in flight below the ROB's size.
@@ -132,15 +141,16 @@ class RankNMP(wiring.Component):
         self._max_elements = max_elements
         self._rob_lines = rob_lines
         self._mul_latency = mul_latency
-        self._counters = (RANK_COUNTERS + tuple(f"cache_{n}" for n in CACHE_COUNTERS)
-                          + RankScheduler.COUNTERS)
-        super().__init__({
-            "inst": In(stream.Signature(NMP_INST_LAYOUT)),
-            "dram": Out(DramPortSignature(geometry)),
-            "psum": Out(self._datapath.signature.members["o"].signature),
-            "idle": Out(1),
-            **{name: Out(COUNTER_WIDTH) for name in self._counters},
-        })
+        self._counters = RANK_COUNTERS + tuple(f"cache_{n}" for n in CACHE_COUNTERS) + RankScheduler.COUNTERS
+        super().__init__(
+            {
+                "inst": In(stream.Signature(NMP_INST_LAYOUT)),
+                "dram": Out(DramPortSignature(geometry)),
+                "psum": Out(self._datapath.signature.members["o"].signature),
+                "idle": Out(1),
+                **{name: Out(COUNTER_WIDTH) for name in self._counters},
+            }
+        )
 
     @property
     def timing(self) -> DDR4Timing:
@@ -251,6 +261,13 @@ class RankNMP(wiring.Component):
 
         # idle: nothing held anywhere (docs/rank_nmp_semantics.md).
         m.d.comb += self.idle.eq(
-            (inst_q.level == 0) & ~issue.busy & (op_q.level == 0) & rob.empty & ~retire.busy
-            & ~dp.busy & sched.idle & ~cache.busy)
+            (inst_q.level == 0)
+            & ~issue.busy
+            & (op_q.level == 0)
+            & rob.empty
+            & ~retire.busy
+            & ~dp.busy
+            & sched.idle
+            & ~cache.busy
+        )
         return m

@@ -26,8 +26,11 @@ def uint8_to_fp32(q) -> Cat:
     result = Const(0, 32)
     for msb in range(8):  # the highest set bit decides the exponent
         mantissa = (q << (23 - msb))[:23]
-        result = Mux(q[msb:].any() & ~q[msb + 1:].any() if msb < 7 else q[7],
-                     Cat(mantissa, Const(127 + msb, 8), Const(0, 1)), result)
+        result = Mux(
+            q[msb:].any() & ~q[msb + 1 :].any() if msb < 7 else q[7],
+            Cat(mantissa, Const(127 + msb, 8), Const(0, 1)),
+            result,
+        )
     return result
 
 
@@ -90,8 +93,15 @@ class RankRetire(wiring.Component):
     head of ``op``; a weighted 8-bit row's first beat ``mul_latency + 1`` cycles after.
     """
 
-    def __init__(self, *, lanes: int = 4, max_elements: int = 256, id_width: int = 6,
-                 mul_latency: int = 4, geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(
+        self,
+        *,
+        lanes: int = 4,
+        max_elements: int = 256,
+        id_width: int = 6,
+        mul_latency: int = 4,
+        geometry: DDR4Geometry = DDR4Geometry(),
+    ):
         check_choice("lanes", lanes, LANES)
         check_int("max_elements", max_elements, lanes, 1023)
         if max_elements % lanes:
@@ -107,18 +117,21 @@ class RankRetire(wiring.Component):
         self._geometry = geometry
         vector = data.ArrayLayout(32, lanes)
         beat = max(1, (max_elements // lanes - 1).bit_length())
-        super().__init__({
-            "op": In(stream.Signature(op_layout(id_width))),
-            "slot": Out(id_width),
-            "line": In(8 * geometry.burst_bytes),
-            "line_ready": In(1),
-            "free": Out(1),
-            "tail": In(id_width),
-            "beat": Out(stream.Signature(data.StructLayout(
-                {"a": vector, "b": vector, "c": vector, "tag": 4, "beat": beat}))),
-            "drain": Out(stream.Signature(EOP_LAYOUT)),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "op": In(stream.Signature(op_layout(id_width))),
+                "slot": Out(id_width),
+                "line": In(8 * geometry.burst_bytes),
+                "line_ready": In(1),
+                "free": Out(1),
+                "tail": In(id_width),
+                "beat": Out(
+                    stream.Signature(data.StructLayout({"a": vector, "b": vector, "c": vector, "tag": 4, "beat": beat}))
+                ),
+                "drain": Out(stream.Signature(EOP_LAYOUT)),
+                "busy": Out(1),
+            }
+        )
 
     @property
     def lanes(self) -> int:
@@ -219,8 +232,7 @@ class RankRetire(wiring.Component):
             with m.State("PROLOGUE_WAIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(mul_scale.o.valid):
-                    m.d.sync += [scale_w.eq(mul_scale.o.payload.result),
-                                 bias_w.eq(mul_bias.o.payload.result)]
+                    m.d.sync += [scale_w.eq(mul_scale.o.payload.result), bias_w.eq(mul_bias.o.payload.result)]
                     m.next = "STREAM_Q8"
             with m.State("STREAM_Q8"):
                 m.d.comb += [
@@ -244,7 +256,7 @@ class RankRetire(wiring.Component):
             with m.State("FREE"):
                 # Release the row's lines not released while streaming.
                 m.d.comb += [self.busy.eq(1), slot.eq(self.tail)]
-                with m.If(self.tail == (op.first + op.vsize)[:self._id_width]):
+                with m.If(self.tail == (op.first + op.vsize)[: self._id_width]):
                     m.d.comb += self.op.ready.eq(1)
                     m.d.sync += [pos.eq(Q8_HEADER_BYTES), group.eq(0)]
                     m.next = "RUN"

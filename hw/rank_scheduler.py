@@ -140,21 +140,25 @@ class RankScheduler(wiring.Component):
         Event counters (wrap around).
     """
 
-    COUNTERS = ("acts", "pres", "reads", "refs", "row_hits", "row_misses", "row_conflicts",
-                "hint_mismatches")
+    COUNTERS = ("acts", "pres", "reads", "refs", "row_hits", "row_misses", "row_conflicts", "hint_mismatches")
 
-    def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 depth: int = 16, id_width: int = 6, starvation_limit: int = 64):
+    def __init__(
+        self,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        depth: int = 16,
+        id_width: int = 6,
+        starvation_limit: int = 64,
+    ):
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")
         if timing.tBL != geometry.beats_per_burst:
-            raise ValueError(
-                f"tBL ({timing.tBL}) must equal the beats of a burst ({geometry.beats_per_burst})")
+            raise ValueError(f"tBL ({timing.tBL}) must equal the beats of a burst ({geometry.beats_per_burst})")
         if geometry.banks > DDR4Timing.MAX_BANKS:
-            raise ValueError(
-                f"geometry must have at most {DDR4Timing.MAX_BANKS} banks (DDR4), got {geometry.banks}")
+            raise ValueError(f"geometry must have at most {DDR4Timing.MAX_BANKS} banks (DDR4), got {geometry.banks}")
         check_int("depth", depth, 2, 64)
         check_int("id_width", id_width, 1, 16)
         check_int("starvation_limit", starvation_limit, 1, 1024)
@@ -164,12 +168,23 @@ class RankScheduler(wiring.Component):
         self._id_width = id_width
         self._starvation_limit = starvation_limit
         members = {
-            "req": In(stream.Signature(data.StructLayout({
-                "addr": line_address_layout(geometry), "id": id_width, "hint": 3}))),
+            "req": In(
+                stream.Signature(data.StructLayout({"addr": line_address_layout(geometry), "id": id_width, "hint": 3}))
+            ),
             "dram": Out(DramPortSignature(geometry)),
-            "rdata": Out(stream.Signature(data.StructLayout({
-                "id": id_width, "beat": _bits(geometry.beats_per_burst), "last": 1,
-                "data": 8 * geometry.beat_bytes}), always_ready=True)),
+            "rdata": Out(
+                stream.Signature(
+                    data.StructLayout(
+                        {
+                            "id": id_width,
+                            "beat": _bits(geometry.beats_per_burst),
+                            "last": 1,
+                            "data": 8 * geometry.beat_bytes,
+                        }
+                    ),
+                    always_ready=True,
+                )
+            ),
             "idle": Out(1),
         }
         members.update({name: Out(32) for name in self.COUNTERS})
@@ -211,8 +226,8 @@ class RankScheduler(wiring.Component):
 
         m.submodules.timers = timers = BankTimers(timing=t, geometry=g)
         m.submodules.buffer = buffer = RequestBuffer(
-            geometry=g, depth=self._depth, id_width=self._id_width,
-            starvation_limit=self._starvation_limit)
+            geometry=g, depth=self._depth, id_width=self._id_width, starvation_limit=self._starvation_limit
+        )
         m.submodules.refresh = refresh = RefreshControl(timing=t, geometry=g)
         m.submodules.tagger = tagger = ReadTagger(timing=t, geometry=g, id_width=self._id_width)
 
@@ -333,16 +348,20 @@ class RankScheduler(wiring.Component):
                 m.d.sync += [shadow_valid[b].eq(1), shadow_row[b].eq(req_addr.row)]
 
         # ---- counters ----------------------------------------------------------------------
-        count_events(m, {
-            "acts": issue_act,
-            "pres": issue_pre | issue_ref_pre | issue_sweep,
-            "reads": issue_rd,
-            "refs": issue_ref,
-            "row_hits": issue_rd & (cmd_entry.cls == RequestClass.NONE),
-            "row_misses": issue_rd & (cmd_entry.cls == RequestClass.MISS),
-            "row_conflicts": issue_rd & (cmd_entry.cls == RequestClass.CONFLICT),
-            "hint_mismatches": accept & (self.req.payload.hint != want_hint),
-        }, self)
+        count_events(
+            m,
+            {
+                "acts": issue_act,
+                "pres": issue_pre | issue_ref_pre | issue_sweep,
+                "reads": issue_rd,
+                "refs": issue_ref,
+                "row_hits": issue_rd & (cmd_entry.cls == RequestClass.NONE),
+                "row_misses": issue_rd & (cmd_entry.cls == RequestClass.MISS),
+                "row_conflicts": issue_rd & (cmd_entry.cls == RequestClass.CONFLICT),
+                "hint_mismatches": accept & (self.req.payload.hint != want_hint),
+            },
+            self,
+        )
         return m
 
 
@@ -359,8 +378,7 @@ class RankSchedulerTop(wiring.Component):
         self._scheduler = RankScheduler(**params)
         members = dict(self._scheduler.signature.members)
         rdata = members["rdata"].signature.members
-        members["rdata"] = Out(wiring.Signature({
-            "valid": Out(1), "payload": Out(rdata["payload"].shape)}))
+        members["rdata"] = Out(wiring.Signature({"valid": Out(1), "payload": Out(rdata["payload"].shape)}))
         super().__init__(members)
 
     @property

@@ -53,8 +53,9 @@ class ReadTagger(wiring.Component):
     Latency: first beat on ``rdata`` ``tCL + 1`` cycles after the RD.
     """
 
-    def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 id_width: int = 6):
+    def __init__(
+        self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(), id_width: int = 6
+    ):
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):
@@ -63,15 +64,22 @@ class ReadTagger(wiring.Component):
         self._timing = timing
         self._geometry = geometry
         self._id_width = id_width
-        super().__init__({
-            "rd": In(1),
-            "id": In(id_width),
-            "rd_data": In(8 * geometry.beat_bytes),
-            "rdata": Out(stream.Signature(data.StructLayout({
-                "id": id_width, "beat": _bits(timing.tBL), "last": 1,
-                "data": 8 * geometry.beat_bytes}), always_ready=True)),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "rd": In(1),
+                "id": In(id_width),
+                "rd_data": In(8 * geometry.beat_bytes),
+                "rdata": Out(
+                    stream.Signature(
+                        data.StructLayout(
+                            {"id": id_width, "beat": _bits(timing.tBL), "last": 1, "data": 8 * geometry.beat_bytes}
+                        ),
+                        always_ready=True,
+                    )
+                ),
+                "busy": Out(1),
+            }
+        )
 
     @property
     def timing(self) -> DDR4Timing:

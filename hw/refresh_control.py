@@ -16,8 +16,9 @@ def recovery_wait(timing: DDR4Timing) -> int:
     impose: max of tRCD, tRP, tRAS, tRC, tCCD_S, tCCD_L, tRRD_S, tRRD_L, tFAW, tRTP, tRFC
     and tCL + tBL (read data in flight)."""
     t = timing
-    return max(t.tRCD, t.tRP, t.tRAS, t.tRC, t.tCCD_S, t.tCCD_L, t.tRRD_S, t.tRRD_L, t.tFAW,
-               t.tRTP, t.tRFC, t.tCL + t.tBL)
+    return max(
+        t.tRCD, t.tRP, t.tRAS, t.tRC, t.tCCD_S, t.tCCD_L, t.tRRD_S, t.tRRD_L, t.tFAW, t.tRTP, t.tRFC, t.tCL + t.tBL
+    )
 
 
 def recovery_cycles(timing: DDR4Timing, geometry: DDR4Geometry) -> int:
@@ -85,15 +86,17 @@ class RefreshControl(wiring.Component):
         self._timing = timing
         self._geometry = geometry
         layout = line_address_layout(geometry)
-        super().__init__({
-            "ref_issued": In(1),
-            "pending": Out(1),
-            "hold": Out(1),
-            "sweep": Out(1),
-            "sweep_bank_group": Out(layout["bank_group"].width),
-            "sweep_bank": Out(layout["bank"].width),
-            "recovering": Out(1),
-        })
+        super().__init__(
+            {
+                "ref_issued": In(1),
+                "pending": Out(1),
+                "hold": Out(1),
+                "sweep": Out(1),
+                "sweep_bank_group": Out(layout["bank_group"].width),
+                "sweep_bank": Out(layout["bank"].width),
+                "recovering": Out(1),
+            }
+        )
 
     @property
     def timing(self) -> DDR4Timing:

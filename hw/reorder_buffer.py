@@ -83,25 +83,39 @@ class ReorderBuffer(wiring.Component):
         id_width = self.id_width
         addr = line_address_layout(geometry)
         line_bits = 8 * geometry.burst_bytes
-        super().__init__({
-            "alloc": In(stream.Signature(line_request_layout(geometry))),
-            "head": Out(id_width),
-            "lookup": Out(stream.Signature(data.StructLayout(
-                {"addr": addr, "allocate": 1, "id": id_width}))),
-            "result": In(stream.Signature(data.StructLayout(
-                {"id": id_width, "addr": addr, "allocate": 1, "hit": 1, "data": line_bits}))),
-            "req": Out(stream.Signature(data.StructLayout({"addr": addr, "id": id_width, "hint": 3}))),
-            "rdata": In(stream.Signature(data.StructLayout({
-                "id": id_width, "beat": max(1, (geometry.beats_per_burst - 1).bit_length()),
-                "last": 1, "data": 8 * geometry.beat_bytes}), always_ready=True)),
-            "fill": Out(stream.Signature(data.StructLayout({"addr": addr, "data": line_bits}))),
-            "read_slot": In(id_width),
-            "read_data": Out(line_bits),
-            "read_ready": Out(1),
-            "free": In(1),
-            "tail": Out(id_width),
-            "empty": Out(1),
-        })
+        super().__init__(
+            {
+                "alloc": In(stream.Signature(line_request_layout(geometry))),
+                "head": Out(id_width),
+                "lookup": Out(stream.Signature(data.StructLayout({"addr": addr, "allocate": 1, "id": id_width}))),
+                "result": In(
+                    stream.Signature(
+                        data.StructLayout({"id": id_width, "addr": addr, "allocate": 1, "hit": 1, "data": line_bits})
+                    )
+                ),
+                "req": Out(stream.Signature(data.StructLayout({"addr": addr, "id": id_width, "hint": 3}))),
+                "rdata": In(
+                    stream.Signature(
+                        data.StructLayout(
+                            {
+                                "id": id_width,
+                                "beat": max(1, (geometry.beats_per_burst - 1).bit_length()),
+                                "last": 1,
+                                "data": 8 * geometry.beat_bytes,
+                            }
+                        ),
+                        always_ready=True,
+                    )
+                ),
+                "fill": Out(stream.Signature(data.StructLayout({"addr": addr, "data": line_bits}))),
+                "read_slot": In(id_width),
+                "read_data": Out(line_bits),
+                "read_ready": Out(1),
+                "free": In(1),
+                "tail": Out(id_width),
+                "empty": Out(1),
+            }
+        )
 
     @property
     def rob_lines(self) -> int:

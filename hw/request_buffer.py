@@ -88,8 +88,9 @@ class RequestBuffer(wiring.Component):
     but ``chosen`` depends on registered state and the ``*_allow``/``open_*`` inputs only.
     """
 
-    def __init__(self, *, geometry: DDR4Geometry = DDR4Geometry(), depth: int = 16,
-                 id_width: int = 6, starvation_limit: int = 64):
+    def __init__(
+        self, *, geometry: DDR4Geometry = DDR4Geometry(), depth: int = 16, id_width: int = 6, starvation_limit: int = 64
+    ):
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")
         check_int("depth", depth, 2, 64)
@@ -102,20 +103,22 @@ class RequestBuffer(wiring.Component):
         addr = line_address_layout(geometry)
         self._slot_bits = addr["bank"].width + addr["bank_group"].width
         slots = 1 << self._slot_bits
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"addr": addr, "id": id_width}))),
-            "open_valid": In(slots),
-            "open_row": In(data.ArrayLayout(addr["row"].width, slots)),
-            "rd_allow": In(slots),
-            "act_allow": In(slots),
-            "pre_allow": In(slots),
-            "rd": Out(1),
-            "act": Out(1),
-            "pre": Out(1),
-            "issue": In(Issue),
-            "chosen": Out(data.StructLayout({"addr": addr, "id": id_width, "cls": RequestClass})),
-            "level": Out(range(depth + 1)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"addr": addr, "id": id_width}))),
+                "open_valid": In(slots),
+                "open_row": In(data.ArrayLayout(addr["row"].width, slots)),
+                "rd_allow": In(slots),
+                "act_allow": In(slots),
+                "pre_allow": In(slots),
+                "rd": Out(1),
+                "act": Out(1),
+                "pre": Out(1),
+                "issue": In(Issue),
+                "chosen": Out(data.StructLayout({"addr": addr, "id": id_width, "cls": RequestClass})),
+                "level": Out(range(depth + 1)),
+            }
+        )
 
     @property
     def geometry(self) -> DDR4Geometry:
@@ -138,9 +141,9 @@ class RequestBuffer(wiring.Component):
         depth = self._depth
         limit = self._starvation_limit
         slots = 1 << self._slot_bits
-        entry_layout = data.StructLayout({
-            "addr": self.i.payload.addr.shape(), "id": self._id_width, "cls": RequestClass,
-            "age": range(limit + 1)})
+        entry_layout = data.StructLayout(
+            {"addr": self.i.payload.addr.shape(), "id": self._id_width, "cls": RequestClass, "age": range(limit + 1)}
+        )
         entries = [Signal(entry_layout, name=f"entry_{i}") for i in range(depth)]
         count = Signal(range(depth + 1))
         a_open_valid = Array(self.open_valid[b] for b in range(slots))
@@ -176,8 +179,7 @@ class RequestBuffer(wiring.Component):
         # Banks with a row hit that may still be served: their open row stays open.
         wanted = Array(Signal(name=f"wanted_{b}") for b in range(slots))
         for b in range(slots):
-            m.d.comb += wanted[b].eq(
-                Cat(hit_ok[i] & (bank_of[i] == b) for i in range(depth)).any())
+            m.d.comb += wanted[b].eq(Cat(hit_ok[i] & (bank_of[i] == b) for i in range(depth)).any())
 
         # ---- candidates and the oldest of each kind ---------------------------------------
         rd_cand = Signal(depth)
@@ -193,15 +195,13 @@ class RequestBuffer(wiring.Component):
         rd_sel = lowest_one(m, rd_cand, "rd_sel")
         act_sel = lowest_one(m, act_cand, "act_sel")
         pre_sel = lowest_one(m, pre_cand, "pre_sel")
-        m.d.comb += [self.rd.eq(rd_cand.any()), self.act.eq(act_cand.any()),
-                     self.pre.eq(pre_cand.any())]
+        m.d.comb += [self.rd.eq(rd_cand.any()), self.act.eq(act_cand.any()), self.pre.eq(pre_cand.any())]
 
         issue_rd = self.issue == Issue.RD
         issue_act = self.issue == Issue.ACT
         issue_pre = self.issue == Issue.PRE
         chosen = Signal(depth)  # the entry the command is for (one-hot or zero)
-        m.d.comb += chosen.eq(Mux(issue_rd, rd_sel, 0) | Mux(issue_act, act_sel, 0)
-                              | Mux(issue_pre, pre_sel, 0))
+        m.d.comb += chosen.eq(Mux(issue_rd, rd_sel, 0) | Mux(issue_act, act_sel, 0) | Mux(issue_pre, pre_sel, 0))
         for i in range(depth):
             with m.If(chosen[i]):
                 m.d.comb += [
@@ -243,7 +243,7 @@ class RequestBuffer(wiring.Component):
             new_entry.id.eq(self.i.payload.id),
         ]
         for i in range(depth):
-            shift = removed[:i + 1].any()
+            shift = removed[: i + 1].any()
             src = updated[i + 1] if i + 1 < depth else updated[i]
             with m.If(accept & (remaining == i)):
                 m.d.sync += entries[i].eq(new_entry)

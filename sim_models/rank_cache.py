@@ -209,7 +209,4 @@ class RankCacheModel:
         return self.hits / lookups if lookups else 0.0
 
     def __repr__(self) -> str:
-        return (
-            f"RankCacheModel(size_bytes={self._size_bytes}, ways={self._ways}, "
-            f"line_bytes={self._line_bytes})"
-        )
+        return f"RankCacheModel(size_bytes={self._size_bytes}, ways={self._ways}, line_bytes={self._line_bytes})"

@@ -98,8 +98,7 @@ class RankNMPModel:
         D of 8-bit rows (``CONFIG Q8_ELEMENTS``).
     """
 
-    def __init__(self, *, lanes: int = 4, max_elements: int = 256,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(self, *, lanes: int = 4, max_elements: int = 256, geometry: DDR4Geometry = DDR4Geometry()):
         if max_elements % lanes:
             raise ValueError(f"max_elements ({max_elements}) must be a multiple of lanes ({lanes})")
         self.lanes = lanes
@@ -178,11 +177,25 @@ class RankNMPModel:
         self.counters["lines"] += vsize
         first = addr["column"] // g.burst_columns
         for k in range(vsize):
-            self.requests.append(LineRequest(addr["bank_group"], addr["bank"], addr["row"], first + k,
-                                             int(inst["ddr_cmd"]) if k == 0 else DDR_CMD_RD))
-        row = np.frombuffer(image.read(bank_group=addr["bank_group"], bank=addr["bank"],
-                                       row=addr["row"], column=addr["column"],
-                                       length=g.burst_bytes * vsize), np.uint8)
+            self.requests.append(
+                LineRequest(
+                    addr["bank_group"],
+                    addr["bank"],
+                    addr["row"],
+                    first + k,
+                    int(inst["ddr_cmd"]) if k == 0 else DDR_CMD_RD,
+                )
+            )
+        row = np.frombuffer(
+            image.read(
+                bank_group=addr["bank_group"],
+                bank=addr["bank"],
+                row=addr["row"],
+                column=addr["column"],
+                length=g.burst_bytes * vsize,
+            ),
+            np.uint8,
+        )
         tag = int(inst["psum_tag"])
         weight = _F32(inst["weight"])
         with np.errstate(all="ignore"):
@@ -196,7 +209,7 @@ class RankNMPModel:
                     scale, bias = weight * scale, weight * bias
                 groups = -(-self.q8_elements // self.lanes)
                 a = scale
-                b = row[Q8_HEADER_BYTES:Q8_HEADER_BYTES + groups * self.lanes].astype(_F32)
+                b = row[Q8_HEADER_BYTES : Q8_HEADER_BYTES + groups * self.lanes].astype(_F32)
                 c = bias
             n = len(b)
             self.acc[tag, :n] = self.acc[tag, :n] + ((a * b) + c)
@@ -227,7 +240,7 @@ class RankNMPModel:
                     self.counters["eop_mismatches"] += 1
                 if mask >> tag & 1:
                     for b in range(per_tag):
-                        data = self.acc[tag, b * self.lanes:(b + 1) * self.lanes].view(np.uint32).copy()
+                        data = self.acc[tag, b * self.lanes : (b + 1) * self.lanes].view(np.uint32).copy()
                         beats.append(PsumBeat(tag, b, data, False))
             if beats:
                 beats[-1] = beats[-1]._replace(last=True)
@@ -260,4 +273,3 @@ def beats_equal(got: PsumBeat, want: PsumBeat) -> bool:
     w = np.asarray(want.data, np.uint32)
     nan = np.isnan(g.view(_F32)) & np.isnan(w.view(_F32))
     return bool(((g == w) | nan).all())
-

@@ -188,17 +188,9 @@ def sls_hardware_order(
     """
     args = validate_inputs(table, indices, lengths, offsets, include_last_offset, weights, mode)
     n = args.indices.size
-    if (
-        isinstance(num_ranks, bool)
-        or not isinstance(num_ranks, (int, np.integer))
-        or num_ranks not in _VALID_NUM_RANKS
-    ):
+    if isinstance(num_ranks, bool) or not isinstance(num_ranks, (int, np.integer)) or num_ranks not in _VALID_NUM_RANKS:
         raise ValueError(f"num_ranks must be 1, 2 or 4, got {num_ranks!r}")
-    if (
-        isinstance(num_dimms, bool)
-        or not isinstance(num_dimms, (int, np.integer))
-        or num_dimms < 1
-    ):
+    if isinstance(num_dimms, bool) or not isinstance(num_dimms, (int, np.integer)) or num_dimms < 1:
         raise ValueError(f"num_dimms must be a positive int, got {num_dimms!r}")
     num_ranks, num_dimms = int(num_ranks), int(num_dimms)
     rank_of = _check_per_lookup_ids("ranks", ranks, n, "num_ranks", num_ranks)
@@ -432,9 +424,7 @@ def validate_inputs(table, indices, lengths, offsets, include_last_offset, weigh
             raise ValueError("include_last_offset applies to offsets, not lengths")
         bag_lengths = _lengths_from_lengths(_as_int_1d("lengths", lengths), n)
     else:
-        bag_lengths = _lengths_from_offsets(
-            _as_int_1d("offsets", offsets), n, bool(include_last_offset)
-        )
+        bag_lengths = _lengths_from_offsets(_as_int_1d("offsets", offsets), n, bool(include_last_offset))
 
     w = None
     if weights is not None:
@@ -456,9 +446,7 @@ def validate_inputs(table, indices, lengths, offsets, include_last_offset, weigh
     bad = np.flatnonzero((idx < 0) | (idx >= rows))
     if bad.size:
         k = int(bad[0])
-        raise IndexError(
-            f"indices[{k}] = {int(idx[k])} is out of range for a table with {rows} rows"
-        )
+        raise IndexError(f"indices[{k}] = {int(idx[k])} is out of range for a table with {rows} rows")
     return _Args(idx.astype(np.intp), bag_lengths, w, dim)
 
 
@@ -471,10 +459,7 @@ def check_table(table) -> tuple[int, int]:
     """Return ``(rows, D)`` of a float32 or fused 8-bit table."""
     _check_ndarray("table", table)
     if table.dtype not in (np.float32, np.uint8):
-        raise TypeError(
-            f"table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), "
-            f"got {table.dtype}"
-        )
+        raise TypeError(f"table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), got {table.dtype}")
     if table.dtype == np.uint8:
         _check_table_shape("table", table)
         return table.shape[0], table.shape[1] - _SCALE_BIAS_BYTES
@@ -519,9 +504,7 @@ def _lengths_from_lengths(lengths: np.ndarray, n: int) -> np.ndarray:
     too_long = np.flatnonzero(lengths > n)
     if too_long.size:
         b = int(too_long[0])
-        raise ValueError(
-            f"lengths[{b}] = {int(lengths[b])} is more than the number of indices ({n})"
-        )
+        raise ValueError(f"lengths[{b}] = {int(lengths[b])} is more than the number of indices ({n})")
     lengths = lengths.astype(np.int64)
     total = int(lengths.sum())
     if total != n:
@@ -553,8 +536,7 @@ def _lengths_from_offsets(offsets: np.ndarray, n: int, include_last: bool) -> np
     if include_last:
         if offsets[-1] != n:
             raise ValueError(
-                f"offsets[-1] = {int(offsets[-1])} must equal len(indices) = {n} "
-                f"when include_last_offset=True"
+                f"offsets[-1] = {int(offsets[-1])} must equal len(indices) = {n} when include_last_offset=True"
             )
         return np.diff(offsets)
     return np.diff(offsets, append=n)
@@ -568,7 +550,5 @@ def _check_per_lookup_ids(name: str, value, n: int, count_name: str, count: int)
     bad = np.flatnonzero((ids < 0) | (ids >= count))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(
-            f"{name}[{k}] = {int(ids[k])} is out of range for {count_name} = {count}"
-        )
+        raise ValueError(f"{name}[{k}] = {int(ids[k])} is out of range for {count_name} = {count}")
     return ids.astype(np.intp)

@@ -17,5 +17,12 @@ from .device import Device
 from .errors import DeviceMemoryError, DriverError, TableExistsError, UnknownTableError, UnsupportedConfigError
 from .report import Report
 
-__all__ = ["Device", "DeviceMemoryError", "DriverError", "Report", "TableExistsError", "UnknownTableError",
-           "UnsupportedConfigError"]
+__all__ = [
+    "Device",
+    "DeviceMemoryError",
+    "DriverError",
+    "Report",
+    "TableExistsError",
+    "UnknownTableError",
+    "UnsupportedConfigError",
+]

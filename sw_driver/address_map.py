@@ -94,8 +94,9 @@ class BitFields:
         missing = [n for n in self.names if n not in fields]
         unknown = sorted(set(fields) - set(self.names))
         if missing or unknown:
-            raise ValueError(f"{self.what} fields must be exactly {', '.join(self.names)}; "
-                             f"missing {missing}, unknown {unknown}")
+            raise ValueError(
+                f"{self.what} fields must be exactly {', '.join(self.names)}; missing {missing}, unknown {unknown}"
+            )
         arrays = {n: np.asarray(fields[n]) for n in self.names}
         out = np.zeros(np.broadcast_shapes(*(a.shape for a in arrays.values())), np.int64)
         for name in self.names:
@@ -147,9 +148,15 @@ class AddressMap:
         the NMP-Inst daddr cannot address.
     """
 
-    def __init__(self, order: Sequence[str] = DEFAULT_ORDER, *, channels: int = 1,
-                 dimms_per_channel: int = 1, ranks_per_dimm: int = 1,
-                 geometry: DDR4Geometry = DDR4Geometry()):
+    def __init__(
+        self,
+        order: Sequence[str] = DEFAULT_ORDER,
+        *,
+        channels: int = 1,
+        dimms_per_channel: int = 1,
+        ranks_per_dimm: int = 1,
+        geometry: DDR4Geometry = DDR4Geometry(),
+    ):
         self.order = _check_order(order)
         self.geometry = geometry
         widths = {
@@ -164,18 +171,23 @@ class AddressMap:
         }
         for name in ("column", "rank", "bank_group", "bank", "row"):
             if widths[name] > _DADDR_WIDTH[name]:
-                raise ValueError(f"{name} needs {widths[name]} bits but the NMP-Inst daddr has "
-                                 f"{_DADDR_WIDTH[name]} (hw.isa.DADDR_FIELDS)")
+                raise ValueError(
+                    f"{name} needs {widths[name]} bits but the NMP-Inst daddr has "
+                    f"{_DADDR_WIDTH[name]} (hw.isa.DADDR_FIELDS)"
+                )
         self.widths = widths
         self.channels, self.dimms_per_channel, self.ranks_per_dimm = channels, dimms_per_channel, ranks_per_dimm
         self.address = BitFields([(n, widths[n]) for n in self.order], "physical address")
         self.frame = BitFields([(n, widths[n]) for n in self.order if n in FRAME_FIELDS], "frame")
         self.rank_frame = BitFields(
-            [(n, widths[n]) for n in self.order if n in FRAME_FIELDS and n not in RANK_FIELDS], "rank frame")
+            [(n, widths[n]) for n in self.order if n in FRAME_FIELDS and n not in RANK_FIELDS], "rank frame"
+        )
 
     def __repr__(self) -> str:
-        return (f"AddressMap({list(self.order)!r}, channels={self.channels}, "
-                f"dimms_per_channel={self.dimms_per_channel}, ranks_per_dimm={self.ranks_per_dimm})")
+        return (
+            f"AddressMap({list(self.order)!r}, channels={self.channels}, "
+            f"dimms_per_channel={self.dimms_per_channel}, ranks_per_dimm={self.ranks_per_dimm})"
+        )
 
     @property
     def total_bytes(self) -> int:
@@ -233,5 +245,6 @@ def _check_order(order) -> tuple[str, ...]:
         raise ValueError(f"address_map: missing field(s) {missing}")
     if order[0] != "byte":
         raise ValueError(
-            f"address_map: 'byte' must be the lowest field (the rank bus is 8 B wide), got {order[0]!r} first")
+            f"address_map: 'byte' must be the lowest field (the rank bus is 8 B wide), got {order[0]!r} first"
+        )
     return order

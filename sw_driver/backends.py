@@ -36,8 +36,17 @@ from .compiler import CompiledCall, PacketInfo
 from .hints import HINT_HIT, expected_hint
 from .placement import DeviceImage
 
-__all__ = ["BACKENDS", "Backend", "BackendConfig", "BackendResult", "GoldenBackend", "expected_beats", "make_backend",
-           "packet_vectors", "split_packets"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendConfig",
+    "BackendResult",
+    "GoldenBackend",
+    "expected_beats",
+    "make_backend",
+    "packet_vectors",
+    "split_packets",
+]
 
 #: Backend names the device accepts.
 BACKENDS = ("golden", "rtl", "perf")
@@ -124,8 +133,9 @@ def split_packets(beats, packets: int) -> list[list]:
             groups.append(current)
             current = []
     if current or len(groups) != packets:
-        raise RuntimeError(f"expected {packets} result drains, got {len(groups)} "
-                           f"and {len(current)} beats without a last beat")
+        raise RuntimeError(
+            f"expected {packets} result drains, got {len(groups)} and {len(current)} beats without a last beat"
+        )
     return groups
 
 
@@ -138,10 +148,12 @@ def packet_vectors(beats, packet: PacketInfo, lanes: int) -> np.ndarray:
     expected = [(t, b) for t in range(packet.bags) for b in range(per_tag)]
     got = [(int(beat.tag), int(beat.beat)) for beat in beats]
     if got != expected:
-        raise RuntimeError(f"packet of {packet.bags} bags: result beats (tag, beat) {got[:4]}... "
-                           f"differ from the expected {expected[:4]}...")
+        raise RuntimeError(
+            f"packet of {packet.bags} bags: result beats (tag, beat) {got[:4]}... "
+            f"differ from the expected {expected[:4]}..."
+        )
     data = np.stack([np.asarray(beat.data, np.uint32) for beat in beats]).view(np.float32)
-    return data.reshape(packet.bags, per_tag * lanes)[:, :packet.elements]
+    return data.reshape(packet.bags, per_tag * lanes)[:, : packet.elements]
 
 
 def expected_beats(call: CompiledCall, lanes: int) -> int:
@@ -165,9 +177,15 @@ class GoldenBackend:
 
     def __init__(self, config: BackendConfig):
         self.config = config
-        self.models = [DimmNMPModel(ranks=config.ranks_per_dimm, lanes=config.lanes,
-                                    max_elements=config.max_elements, geometry=config.geometry)
-                       for _ in range(config.dimms)]
+        self.models = [
+            DimmNMPModel(
+                ranks=config.ranks_per_dimm,
+                lanes=config.lanes,
+                max_elements=config.max_elements,
+                geometry=config.geometry,
+            )
+            for _ in range(config.dimms)
+        ]
         self._line_offsets = {name: field.offset for name, field in line_address_layout(config.geometry)}
         self.reset()
 
@@ -175,8 +193,14 @@ class GoldenBackend:
         for model in self.models:
             model.reset()
         ranks = self.config.dimms * self.config.ranks_per_dimm
-        self.caches = [RankCacheModel(size_bytes=self.config.cache_size_bytes, ways=self.config.cache_ways,
-                                      line_bytes=self.config.geometry.burst_bytes) for _ in range(ranks)]
+        self.caches = [
+            RankCacheModel(
+                size_bytes=self.config.cache_size_bytes,
+                ways=self.config.cache_ways,
+                line_bytes=self.config.geometry.burst_bytes,
+            )
+            for _ in range(ranks)
+        ]
         self.shadow = [dict() for _ in range(ranks)]
 
     def run(self, call: CompiledCall, image: DeviceImage) -> BackendResult:
@@ -191,8 +215,10 @@ class GoldenBackend:
             per_dimm.append([packet_vectors(g, p, cfg.lanes) for g, p in zip(groups, call.packets)])
             for name, value in model.counters.items():
                 counters[name] = counters.get(name, 0) + value - before[name]
-        vectors = [np.stack([per_dimm[d][p] for d in range(cfg.dimms)]) if cfg.dimms else None
-                   for p in range(len(call.packets))]
+        vectors = [
+            np.stack([per_dimm[d][p] for d in range(cfg.dimms)]) if cfg.dimms else None
+            for p in range(len(call.packets))
+        ]
         counters.update(self._cache_and_hints(call.lookups))
         return BackendResult(vectors, counters)
 
@@ -202,8 +228,11 @@ class GoldenBackend:
         totals = dict.fromkeys(_CACHE_COUNTERS, 0)
         ranks = lookups["dimm"].astype(np.int64) * self.config.ranks_per_dimm + lookups["rank"]
         first_line = lookups["column"] // self.config.geometry.burst_columns
-        base = ((lookups["row"].astype(np.int64) << off["row"]) | (lookups["bank"].astype(np.int64) << off["bank"])
-                | (lookups["bank_group"].astype(np.int64) << off["bank_group"]))
+        base = (
+            (lookups["row"].astype(np.int64) << off["row"])
+            | (lookups["bank"].astype(np.int64) << off["bank"])
+            | (lookups["bank_group"].astype(np.int64) << off["bank_group"])
+        )
         for r in np.unique(ranks).tolist():
             cache, shadow = self.caches[r], self.shadow[r]
             before = (cache.hits, cache.misses, cache.bypasses)
@@ -222,4 +251,3 @@ class GoldenBackend:
             totals["cache_misses"] += cache.misses - before[1]
             totals["cache_bypasses"] += cache.bypasses - before[2]
         return totals
-

@@ -32,51 +32,75 @@ def _positive(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recnmp", description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="recnmp", description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="run SLS batches through the generated PU (RTL) and check them",
+        "demo",
+        help="run SLS batches through the generated PU (RTL) and check them",
         description="Generate one DIMM's PU (Verilog, built with Verilator on first use and cached), "
-                    "load a random table, run a batch of SLS requests with some hot rows on the RTL with a "
-                    "DDR4 model and protocol checker behind every rank, check every result bit for bit "
-                    "against the golden model, and print cycles, lookups per 1000 cycles, the RankCache "
-                    "hit rate, hint mismatches and the speedup over the host-baseline estimate.")
+        "load a random table, run a batch of SLS requests with some hot rows on the RTL with a "
+        "DDR4 model and protocol checker behind every rank, check every result bit for bit "
+        "against the golden model, and print cycles, lookups per 1000 cycles, the RankCache "
+        "hit rate, hint mismatches and the speedup over the host-baseline estimate.",
+    )
     demo.add_argument("--ranks", type=int, choices=(1, 2, 4), default=2, help="ranks per DIMM (default 2)")
-    demo.add_argument("--dimms", type=int, choices=(1, 2, 4, 8), default=1,
-                      help="DIMMs on the channel; each runs its own simulation (default 1)")
-    demo.add_argument("--op", choices=OPERATORS, default="sum",
-                      help="operator: fp32 sum or weighted sum, 8-bit row-wise quantised sum or weighted sum "
-                           "(default sum)")
-    demo.add_argument("--dim", type=_positive, default=32,
-                      help="D, elements per row: fp32 up to 112, 8-bit up to 256 (default 32 = 128 B rows)")
+    demo.add_argument(
+        "--dimms",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=1,
+        help="DIMMs on the channel; each runs its own simulation (default 1)",
+    )
+    demo.add_argument(
+        "--op",
+        choices=OPERATORS,
+        default="sum",
+        help="operator: fp32 sum or weighted sum, 8-bit row-wise quantised sum or weighted sum (default sum)",
+    )
+    demo.add_argument(
+        "--dim",
+        type=_positive,
+        default=32,
+        help="D, elements per row: fp32 up to 112, 8-bit up to 256 (default 32 = 128 B rows)",
+    )
     demo.add_argument("--rows", type=_positive, default=4096, help="rows of the table (default 4096)")
     demo.add_argument("--batch", type=_positive, default=32, help="bags (samples) in the batch (default 32)")
     demo.add_argument("--pooling", type=_positive, default=20, help="lookups per bag (default 20)")
-    demo.add_argument("--hot-rows", type=int, default=64,
-                      help="rows that take --hot-share of the lookups (default 64)")
+    demo.add_argument("--hot-rows", type=int, default=64, help="rows that take --hot-share of the lookups (default 64)")
     demo.add_argument("--hot-share", type=float, default=0.5, help="share of lookups to hot rows (default 0.5)")
-    demo.add_argument("--hot-threshold", type=int, default=2,
-                      help="hot-entry profiling: cache rows used at least this often in the batch; "
-                           "0 caches every row (default 2)")
+    demo.add_argument(
+        "--hot-threshold",
+        type=int,
+        default=2,
+        help="hot-entry profiling: cache rows used at least this often in the batch; 0 caches every row (default 2)",
+    )
     demo.add_argument("--cache-kib", type=int, default=128, help="RankCache size per rank in KiB (default 128)")
-    demo.add_argument("--calls", type=_positive, default=4,
-                      help="split the batch into this many calls (progress is shown per call; default 4)")
+    demo.add_argument(
+        "--calls",
+        type=_positive,
+        default=4,
+        help="split the batch into this many calls (progress is shown per call; default 4)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="random seed of table and indices (default 1)")
-    demo.add_argument("--waves", action="store_true",
-                      help="record FST waveforms (a separate build); the file is printed")
-    demo.add_argument("--dram-trace", metavar="PATH",
-                      help="write every DRAM command of the last call as CSV to PATH")
+    demo.add_argument(
+        "--waves", action="store_true", help="record FST waveforms (a separate build); the file is printed"
+    )
+    demo.add_argument("--dram-trace", metavar="PATH", help="write every DRAM command of the last call as CSV to PATH")
 
     regress = commands.add_parser(
-        "regress", help="run the regression (pytest); FST waveforms for failing tests",
+        "regress",
+        help="run the regression (pytest); FST waveforms for failing tests",
         description="Run the project's pytest regression. With --waves, tests that fail are run again with "
-                    "FST waveform recording and the waveform files are listed.")
+        "FST waveform recording and the waveform files are listed.",
+    )
     regress.add_argument("--seed", type=int, help="seed of every random test (RECNMP_SEED); default: fixed seeds")
     regress.add_argument("-k", dest="select", metavar="EXPR", help="select tests by name (pytest -k)")
-    regress.add_argument("-m", dest="marker", metavar="MARKEXPR",
-                         help="select by marker, e.g. 'rtl' or 'not rtl' (pytest -m)")
+    regress.add_argument(
+        "-m", dest="marker", metavar="MARKEXPR", help="select by marker, e.g. 'rtl' or 'not rtl' (pytest -m)"
+    )
     regress.add_argument("-n", dest="workers", type=int, default=2, help="parallel workers (default 2)")
     regress.add_argument("--waves", action="store_true", help="rerun failing tests with FST waveforms")
     regress.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
@@ -105,8 +129,12 @@ def demo(args) -> int:
     values = rng.standard_normal((args.rows, args.dim)).astype(np.float32)
     table = quantize_fused8(values) if args.op.endswith("_q8") else values
     weighted = args.op.startswith("w")
-    config = dict(dimms_per_channel=args.dimms, ranks_per_dimm=args.ranks, cache_size_bytes=args.cache_kib * 1024,
-                  hot_entry_threshold=args.hot_threshold or None)
+    config = dict(
+        dimms_per_channel=args.dimms,
+        ranks_per_dimm=args.ranks,
+        cache_size_bytes=args.cache_kib * 1024,
+        hot_entry_threshold=args.hot_threshold or None,
+    )
     try:
         rtl = Device(backend="rtl", dram_trace=args.dram_trace, **config)
         golden = Device(backend="golden", **config)
@@ -117,9 +145,11 @@ def demo(args) -> int:
         return 2
     indices, lengths = _demo_indices(rng, args)
     weights = rng.standard_normal(indices.size).astype(np.float32) if weighted else None
-    print(f"recnmp demo: {args.dimms} DIMM(s) x {args.ranks} rank(s), {args.op}, D={args.dim}, "
-          f"{args.batch} bags x {args.pooling} lookups ({args.hot_share:.0%} to {args.hot_rows} hot rows), "
-          f"seed {args.seed}")
+    print(
+        f"recnmp demo: {args.dimms} DIMM(s) x {args.ranks} rank(s), {args.op}, D={args.dim}, "
+        f"{args.batch} bags x {args.pooling} lookups ({args.hot_share:.0%} to {args.hot_rows} hot rows), "
+        f"seed {args.seed}"
+    )
     print("  (the first run generates and builds the PU with Verilator: a few minutes; later runs reuse it)")
     totals = dict(cycles=0, baseline=0, lookups=0, hits=0, lines=0, mismatches=0)
     bags = np.array_split(np.arange(args.batch), min(args.calls, args.batch))
@@ -132,8 +162,11 @@ def demo(args) -> int:
         want = golden.run([request])[0]
         if got.tobytes() != want.tobytes():
             bad = np.argwhere(got.view(np.uint32) != want.view(np.uint32))
-            print(f"MISMATCH: {len(bad)} elements differ from the golden model, first at bag "
-                  f"{part[0] + bad[0][0]} element {bad[0][1]}", file=sys.stderr)
+            print(
+                f"MISMATCH: {len(bad)} elements differ from the golden model, first at bag "
+                f"{part[0] + bad[0][0]} element {bad[0][1]}",
+                file=sys.stderr,
+            )
             return 1
         r = rtl.report
         totals["cycles"] += r.cycles
@@ -173,10 +206,14 @@ def regress(args) -> int:
     if status not in (0, 5) and args.waves:
         started = time.time()
         print("recnmp regress: running the failed tests again with FST waveforms", flush=True)
-        subprocess.call([sys.executable, "-m", "pytest", "--lf", "-p", "no:xdist"], cwd=REPO_ROOT,
-                        env={**env, "WAVES": "1"})
-        files = [f for f in glob.glob(str(REPO_ROOT / "sim_build" / "*-waves" / "runs" / "*" / "*.fst"))
-                 if os.path.getmtime(f) >= started]
+        subprocess.call(
+            [sys.executable, "-m", "pytest", "--lf", "-p", "no:xdist"], cwd=REPO_ROOT, env={**env, "WAVES": "1"}
+        )
+        files = [
+            f
+            for f in glob.glob(str(REPO_ROOT / "sim_build" / "*-waves" / "runs" / "*" / "*.fst"))
+            if os.path.getmtime(f) >= started
+        ]
         print("waveforms of the failed tests:", *sorted(files), sep="\n  ")
     return status
 

@@ -48,8 +48,7 @@ from .hints import RowBufferModel
 from .profiling import locality
 from .requests import Request
 
-__all__ = ["LOOKUP_DTYPE", "UNKNOWN_Q8", "CompiledCall", "DimmStream", "PacketInfo", "compile_call",
-           "request_order"]
+__all__ = ["LOOKUP_DTYPE", "UNKNOWN_Q8", "CompiledCall", "DimmStream", "PacketInfo", "compile_call", "request_order"]
 
 #: ``Q8_ELEMENTS`` of a DIMM whose register the driver has not written since creation/reset.
 UNKNOWN_Q8 = -1
@@ -57,12 +56,26 @@ UNKNOWN_Q8 = -1
 #: One record per lookup, in stream order (:attr:`CompiledCall.lookups`). ``dimm`` is the
 #: device-wide DIMM number (channel-major), ``rank`` the rank within it, ``column`` in 8 B
 #: units; ``index`` is the table row.
-LOOKUP_DTYPE = np.dtype([
-    ("request", np.int32), ("packet", np.int32), ("tag", np.uint8), ("index", np.int64),
-    ("channel", np.int32), ("dimm", np.int32), ("rank", np.uint8), ("bank_group", np.uint8), ("bank", np.uint8),
-    ("row", np.int32), ("column", np.int32), ("vsize", np.uint8), ("hint", np.uint8), ("locality", np.uint8),
-    ("weight", np.float32), ("opcode", np.uint8),
-])
+LOOKUP_DTYPE = np.dtype(
+    [
+        ("request", np.int32),
+        ("packet", np.int32),
+        ("tag", np.uint8),
+        ("index", np.int64),
+        ("channel", np.int32),
+        ("dimm", np.int32),
+        ("rank", np.uint8),
+        ("bank_group", np.uint8),
+        ("bank", np.uint8),
+        ("row", np.int32),
+        ("column", np.int32),
+        ("vsize", np.uint8),
+        ("hint", np.uint8),
+        ("locality", np.uint8),
+        ("weight", np.float32),
+        ("opcode", np.uint8),
+    ]
+)
 
 _PHASE_CONFIG, _PHASE_LOOKUP, _PHASE_EOP = 0, 1, 2
 
@@ -209,8 +222,9 @@ def _packets(requests: Sequence[Request], order: Sequence[int]) -> tuple[list[Pa
     return packets, first_packet
 
 
-def _lookups(requests, order, first_packet, amap: AddressMap, row_model: RowBufferModel,
-             threshold) -> tuple[np.ndarray, np.ndarray]:
+def _lookups(
+    requests, order, first_packet, amap: AddressMap, row_model: RowBufferModel, threshold
+) -> tuple[np.ndarray, np.ndarray]:
     """Every lookup of the call in stream order (:data:`LOOKUP_DTYPE`), and the new row state."""
     parts, table_of = [], []
     table_ids: dict[str, int] = {}
@@ -235,8 +249,10 @@ def _lookups(requests, order, first_packet, amap: AddressMap, row_model: RowBuff
         parts.append(part)
     lookups = np.concatenate(parts) if parts else np.zeros(0, LOOKUP_DTYPE)
     g = amap.geometry
-    bank = ((lookups["dimm"].astype(np.int64) * amap.ranks_per_dimm + lookups["rank"]) * g.bank_groups
-            + lookups["bank_group"]) * g.banks_per_group + lookups["bank"]
+    bank = (
+        (lookups["dimm"].astype(np.int64) * amap.ranks_per_dimm + lookups["rank"]) * g.bank_groups
+        + lookups["bank_group"]
+    ) * g.banks_per_group + lookups["bank"]
     lookups["hint"], row_state = row_model.predict(bank, lookups["row"])
     tables = np.concatenate(table_of) if table_of else np.zeros(0, np.int64)
     lookups["locality"] = locality(tables, lookups["index"], threshold)
@@ -253,8 +269,13 @@ def _lookup_records(lookups: np.ndarray):
         insts[name] = lookups[name]
     insts["ddr_cmd"] = lookups["hint"]
     insts["psum_tag"] = lookups["tag"]
-    insts["daddr"] = daddr_compose(rank=lookups["rank"], bank_group=lookups["bank_group"], bank=lookups["bank"],
-                                   row=lookups["row"], column=lookups["column"])
+    insts["daddr"] = daddr_compose(
+        rank=lookups["rank"],
+        bank_group=lookups["bank_group"],
+        bank=lookups["bank"],
+        row=lookups["row"],
+        column=lookups["column"],
+    )
     keys["packet"][:] = lookups["packet"]
     keys["phase"][:] = _PHASE_LOOKUP
     keys["pos"][:] = np.arange(lookups.size)
@@ -302,9 +323,15 @@ def _issue_cycles(channel_of: np.ndarray, channels: int) -> np.ndarray:
     return cycles
 
 
-def compile_call(requests: Sequence[Request], *, address_map: AddressMap, row_model: RowBufferModel,
-                 q8_state: np.ndarray, table_aware: bool = True,
-                 hot_entry_threshold: int | None = None) -> CompiledCall:
+def compile_call(
+    requests: Sequence[Request],
+    *,
+    address_map: AddressMap,
+    row_model: RowBufferModel,
+    q8_state: np.ndarray,
+    table_aware: bool = True,
+    hot_entry_threshold: int | None = None,
+) -> CompiledCall:
     """Compile checked requests into per-DIMM instruction streams (no state changes).
 
     Parameters
@@ -348,5 +375,15 @@ def compile_call(requests: Sequence[Request], *, address_map: AddressMap, row_mo
         words = pack(own) if own.size else np.zeros((0, 2), np.uint64)
         channel, dimm = divmod(d, amap.dimms_per_channel)
         streams.append(DimmStream(d, channel, dimm, own, words, cycles[mine], eops))
-    return CompiledCall(tuple(requests), tuple(order), tuple(packets), tuple(streams), lookups,
-                        amap.channels, amap.dimms_per_channel, amap.ranks_per_dimm, row_state, new_q8)
+    return CompiledCall(
+        tuple(requests),
+        tuple(order),
+        tuple(packets),
+        tuple(streams),
+        lookups,
+        amap.channels,
+        amap.dimms_per_channel,
+        amap.ranks_per_dimm,
+        row_state,
+        new_q8,
+    )

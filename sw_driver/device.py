@@ -27,10 +27,15 @@ _MAX_DIMMS_PER_CHANNEL = 8
 
 
 def _check_count(name: str, value, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= high \
-            or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two from 1 to {high} (the address map is made of "
-                         f"bit fields), got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not 1 <= value <= high
+        or value & (value - 1)
+    ):
+        raise ValueError(
+            f"{name} must be a power of two from 1 to {high} (the address map is made of bit fields), got {value!r}"
+        )
     return int(value)
 
 
@@ -85,16 +90,29 @@ class Device:
         ``backend="perf"`` (not available yet).
     """
 
-    def __init__(self, channels: int = 1, dimms_per_channel: int = 1, ranks_per_dimm: int = 2,
-                 backend: str = "golden", *, timing: DDR4Timing = DDR4Timing(),
-                 cache_size_bytes: int = 128 * 1024, address_map=None, page_colouring: bool = False,
-                 hot_entry_threshold: int | None = None, table_aware: bool = True, dram_trace=None,
-                 geometry: DDR4Geometry = DDR4Geometry(), backend_options: dict | None = None):
+    def __init__(
+        self,
+        channels: int = 1,
+        dimms_per_channel: int = 1,
+        ranks_per_dimm: int = 2,
+        backend: str = "golden",
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        cache_size_bytes: int = 128 * 1024,
+        address_map=None,
+        page_colouring: bool = False,
+        hot_entry_threshold: int | None = None,
+        table_aware: bool = True,
+        dram_trace=None,
+        geometry: DDR4Geometry = DDR4Geometry(),
+        backend_options: dict | None = None,
+    ):
         self.channels = _check_count("channels", channels, _MAX_CHANNELS)
         self.dimms_per_channel = _check_count("dimms_per_channel", dimms_per_channel, _MAX_DIMMS_PER_CHANNEL)
         if isinstance(ranks_per_dimm, bool) or ranks_per_dimm not in pu.VALID_RANKS_PER_DIMM:
-            raise ValueError(f"ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), "
-                             f"got {ranks_per_dimm!r}")
+            raise ValueError(
+                f"ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), got {ranks_per_dimm!r}"
+            )
         self.ranks_per_dimm = int(ranks_per_dimm)
         if not isinstance(backend, str) or backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
@@ -107,20 +125,36 @@ class Device:
         self.address_map = self._address_map(address_map)
         self.page_colouring = _check_bool("page_colouring", page_colouring)
         self.table_aware = _check_bool("table_aware", table_aware)
-        if hot_entry_threshold is not None and (isinstance(hot_entry_threshold, bool) or not isinstance(
-                hot_entry_threshold, int | np.integer) or hot_entry_threshold < 1):
-            raise ValueError(f"hot_entry_threshold must be None (profiling off) or a positive int, "
-                             f"got {hot_entry_threshold!r}")
+        if hot_entry_threshold is not None and (
+            isinstance(hot_entry_threshold, bool)
+            or not isinstance(hot_entry_threshold, int | np.integer)
+            or hot_entry_threshold < 1
+        ):
+            raise ValueError(
+                f"hot_entry_threshold must be None (profiling off) or a positive int, got {hot_entry_threshold!r}"
+            )
         self.hot_entry_threshold = None if hot_entry_threshold is None else int(hot_entry_threshold)
         if dram_trace is not None and not isinstance(dram_trace, str | os.PathLike):
             raise ValueError(f"dram_trace must be a path (str or os.PathLike) or None, got {dram_trace!r}")
         self.dram_trace = dram_trace
 
         self.backend_name = backend
-        self.backend = make_backend(backend, BackendConfig(
-            channels=self.channels, dimms_per_channel=self.dimms_per_channel, ranks_per_dimm=self.ranks_per_dimm,
-            timing=timing, geometry=geometry, cache_size_bytes=self.cache_size_bytes, cache_ways=pu.CACHE_WAYS,
-            lanes=pu.LANES, max_elements=pu.MAX_ELEMENTS, dram_trace=dram_trace), backend_options)
+        self.backend = make_backend(
+            backend,
+            BackendConfig(
+                channels=self.channels,
+                dimms_per_channel=self.dimms_per_channel,
+                ranks_per_dimm=self.ranks_per_dimm,
+                timing=timing,
+                geometry=geometry,
+                cache_size_bytes=self.cache_size_bytes,
+                cache_ways=pu.CACHE_WAYS,
+                lanes=pu.LANES,
+                max_elements=pu.MAX_ELEMENTS,
+                dram_trace=dram_trace,
+            ),
+            backend_options,
+        )
         self.placement = Placement(self.address_map, self.page_colouring)
         self.image = DeviceImage(geometry.row_bytes, geometry.column_bytes)
         self.row_model = RowBufferModel(self.dimms * self.ranks_per_dimm * geometry.banks)
@@ -128,8 +162,12 @@ class Device:
         self.report: Report | None = None
 
     def _address_map(self, spec) -> AddressMap:
-        topology = dict(channels=self.channels, dimms_per_channel=self.dimms_per_channel,
-                        ranks_per_dimm=self.ranks_per_dimm, geometry=self.geometry)
+        topology = dict(
+            channels=self.channels,
+            dimms_per_channel=self.dimms_per_channel,
+            ranks_per_dimm=self.ranks_per_dimm,
+            geometry=self.geometry,
+        )
         if isinstance(spec, AddressMap):
             mine = (spec.channels, spec.dimms_per_channel, spec.ranks_per_dimm, spec.geometry)
             if mine != tuple(topology.values()):
@@ -193,8 +231,17 @@ class Device:
 
     # -- calls ------------------------------------------------------------------------------
 
-    def sls(self, name: str, indices, lengths=None, weights=None, mode: str = "sum", *, offsets=None,
-            include_last_offset: bool = False) -> np.ndarray:
+    def sls(
+        self,
+        name: str,
+        indices,
+        lengths=None,
+        weights=None,
+        mode: str = "sum",
+        *,
+        offsets=None,
+        include_last_offset: bool = False,
+    ) -> np.ndarray:
         """SparseLengths(Weighted)Sum / EmbeddingBag of one table.
 
         Parameters
@@ -210,8 +257,15 @@ class Device:
             ``float32 (bags, D)``, equal bit for bit to ``sim_models.sls.sls_hardware_order``
             with the ranks and DIMMs of the table's rows.
         """
-        fields = dict(table=name, indices=indices, lengths=lengths, offsets=offsets,
-                      include_last_offset=include_last_offset, weights=weights, mode=mode)
+        fields = dict(
+            table=name,
+            indices=indices,
+            lengths=lengths,
+            offsets=offsets,
+            include_last_offset=include_last_offset,
+            weights=weights,
+            mode=mode,
+        )
         return self._call([normalise(fields, self.placement.tables, None)])[0]
 
     def run(self, requests: Sequence) -> list[np.ndarray]:
@@ -223,14 +277,12 @@ class Device:
         """
         if isinstance(requests, str | bytes) or not isinstance(requests, Sequence):
             raise ValueError(f"requests must be a list of requests, got {type(requests).__name__}")
-        checked = [normalise(parse(k, spec), self.placement.tables, f"request {k}")
-                   for k, spec in enumerate(requests)]
+        checked = [normalise(parse(k, spec), self.placement.tables, f"request {k}") for k, spec in enumerate(requests)]
         return self._call(checked)
 
     def compile(self, requests: Sequence) -> CompiledCall:
         """Compile requests (the forms of :meth:`run`) without running them or changing any state."""
-        checked = [normalise(parse(k, spec), self.placement.tables, f"request {k}")
-                   for k, spec in enumerate(requests)]
+        checked = [normalise(parse(k, spec), self.placement.tables, f"request {k}") for k, spec in enumerate(requests)]
         return self._compile(checked)
 
     def reset(self) -> None:
@@ -241,9 +293,14 @@ class Device:
         self.report = None
 
     def _compile(self, checked) -> CompiledCall:
-        return compile_call(checked, address_map=self.address_map, row_model=self.row_model,
-                            q8_state=self.q8_state, table_aware=self.table_aware,
-                            hot_entry_threshold=self.hot_entry_threshold)
+        return compile_call(
+            checked,
+            address_map=self.address_map,
+            row_model=self.row_model,
+            q8_state=self.q8_state,
+            table_aware=self.table_aware,
+            hot_entry_threshold=self.hot_entry_threshold,
+        )
 
     def _call(self, checked) -> list[np.ndarray]:
         if getattr(self.backend, "resets_each_call", False):
@@ -267,7 +324,7 @@ class Device:
             with np.errstate(all="ignore"):
                 for partial in per_dimm[1:]:
                     acc = acc + partial
-            outputs[packet.request][packet.first_bag:packet.first_bag + packet.bags] = acc[:, :packet.dim]
+            outputs[packet.request][packet.first_bag : packet.first_bag + packet.bags] = acc[:, : packet.dim]
         for request, out in zip(call.requests, outputs):
             if request.mode == "mean":
                 nonempty = request.lengths > 0
@@ -278,13 +335,28 @@ class Device:
     def _report(self, call: CompiledCall, result) -> Report:
         c = result.counters
         return Report(
-            backend=self.backend_name, requests=len(call.requests), packets=len(call.packets),
-            instructions=call.instructions, lookups=int(call.lookups.size),
-            lines=int(call.lookups["vsize"].sum(dtype=np.int64)), cycles=result.cycles,
-            baseline_cycles=baseline_cycles(call.lookups, timing=self.timing, geometry=self.geometry,
-                                            channels=self.channels, ranks_per_dimm=self.ranks_per_dimm),
+            backend=self.backend_name,
+            requests=len(call.requests),
+            packets=len(call.packets),
+            instructions=call.instructions,
+            lookups=int(call.lookups.size),
+            lines=int(call.lookups["vsize"].sum(dtype=np.int64)),
+            cycles=result.cycles,
+            baseline_cycles=baseline_cycles(
+                call.lookups,
+                timing=self.timing,
+                geometry=self.geometry,
+                channels=self.channels,
+                ranks_per_dimm=self.ranks_per_dimm,
+            ),
             transport_cycles=call.transport_cycles,
-            cache_hits=c.get("cache_hits", 0), cache_misses=c.get("cache_misses", 0),
-            cache_bypasses=c.get("cache_bypasses", 0), hint_mismatches=c.get("hint_mismatches", 0),
-            illegal=c.get("illegal", 0), bad_rank=c.get("bad_rank", 0), malformed=c.get("malformed", 0),
-            eop_mismatches=c.get("eop_mismatches", 0), dram_commands=result.dram_commands)
+            cache_hits=c.get("cache_hits", 0),
+            cache_misses=c.get("cache_misses", 0),
+            cache_bypasses=c.get("cache_bypasses", 0),
+            hint_mismatches=c.get("hint_mismatches", 0),
+            illegal=c.get("illegal", 0),
+            bad_rank=c.get("bad_rank", 0),
+            malformed=c.get("malformed", 0),
+            eop_mismatches=c.get("eop_mismatches", 0),
+            dram_commands=result.dram_commands,
+        )

@@ -10,8 +10,7 @@ derive from :class:`DriverError`.
 
 from __future__ import annotations
 
-__all__ = ["DeviceMemoryError", "DriverError", "TableExistsError", "UnknownTableError",
-           "UnsupportedConfigError"]
+__all__ = ["DeviceMemoryError", "DriverError", "TableExistsError", "UnknownTableError", "UnsupportedConfigError"]
 
 
 class DriverError(Exception):

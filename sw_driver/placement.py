@@ -96,7 +96,8 @@ def table_layout(name: str, table: np.ndarray, line_bytes: int = 64) -> TableLay
         limit = pu.MAX_ELEMENTS if quantized else min(pu.MAX_ELEMENTS, pu.MAX_VSIZE * line_bytes // 4)
         raise UnsupportedConfigError(
             f"table {name!r}: {kind} rows of D = {dim} are longer than the PU takes "
-            f"(at most D = {limit}: {pu.MAX_VSIZE} lines of {line_bytes} B, {pu.MAX_ELEMENTS} values per partial sum)")
+            f"(at most D = {limit}: {pu.MAX_VSIZE} lines of {line_bytes} B, {pu.MAX_ELEMENTS} values per partial sum)"
+        )
     return TableLayout(quantized, int(rows), int(dim), row_bytes, vsize, elements)
 
 
@@ -164,7 +165,7 @@ class RankView:
         if stored is None:
             self.unwritten_reads += 1
             return bytes(length)
-        return stored[start:start + length].tobytes()
+        return stored[start : start + length].tobytes()
 
 
 class DeviceImage:
@@ -254,13 +255,18 @@ class Placement:
             rank = int(np.argmin(self._rank_used))
             free = amap.frames_per_rank - int(self._rank_used[rank])
             if count > free:
-                self._refuse(name, layout, count, free,
-                             " on the emptiest rank (page colouring puts a table on one rank)")
+                self._refuse(
+                    name, layout, count, free, " on the emptiest rank (page colouring puts a table on one rank)"
+                )
             local = amap.rank_frame.decode(np.arange(self._rank_used[rank], self._rank_used[rank] + count))
             channel, rest = divmod(rank, amap.dimms_per_channel * amap.ranks_per_dimm)
             dimm, rank_in_dimm = divmod(rest, amap.ranks_per_dimm)
-            coords = dict(local, channel=np.full(count, channel, np.int64), dimm=np.full(count, dimm, np.int64),
-                          rank=np.full(count, rank_in_dimm, np.int64))
+            coords = dict(
+                local,
+                channel=np.full(count, channel, np.int64),
+                dimm=np.full(count, dimm, np.int64),
+                rank=np.full(count, rank_in_dimm, np.int64),
+            )
             frames = amap.frame.encode(coords)
         else:
             free = amap.frames - self._next_frame
@@ -287,13 +293,14 @@ class Placement:
         vector_bytes = layout.vsize * self.line_bytes
         count = placement.frames.size
         vectors = np.zeros((count * placement.per_frame, vector_bytes), np.uint8)
-        vectors[:layout.rows, :layout.row_bytes] = rows
+        vectors[: layout.rows, : layout.row_bytes] = rows
         data = np.zeros((count, self.frame_bytes), np.uint8)
-        data[:, :placement.per_frame * vector_bytes] = vectors.reshape(count, -1)
+        data[:, : placement.per_frame * vector_bytes] = vectors.reshape(count, -1)
         return data
 
     def _refuse(self, name: str, layout: TableLayout, count: int, free: int, where: str):
         raise DeviceMemoryError(
             f"table {name!r} ({layout.rows} rows of {layout.row_bytes} B) needs {count * self.frame_bytes} bytes "
             f"({count} DRAM rows of {self.frame_bytes} B) but only {free * self.frame_bytes} bytes "
-            f"({free} DRAM rows) are free{where}")
+            f"({free} DRAM rows) are free{where}"
+        )

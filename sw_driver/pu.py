@@ -12,8 +12,18 @@ import inspect
 from hw.isa import EOP_FIELDS, MAX_VSIZE, Q8_HEADER_BYTES
 from hw.rank_nmp import RankNMP
 
-__all__ = ["CACHE_WAYS", "LANES", "MAX_ELEMENTS", "MAX_VSIZE", "PACKET_BAGS", "Q8_DEFAULT_ELEMENTS", "Q8_HEADER_BYTES",
-           "SLOT_CYCLES", "SLOT_INSTS", "VALID_RANKS_PER_DIMM"]
+__all__ = [
+    "CACHE_WAYS",
+    "LANES",
+    "MAX_ELEMENTS",
+    "MAX_VSIZE",
+    "PACKET_BAGS",
+    "Q8_DEFAULT_ELEMENTS",
+    "Q8_HEADER_BYTES",
+    "SLOT_CYCLES",
+    "SLOT_INSTS",
+    "VALID_RANKS_PER_DIMM",
+]
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(RankNMP.__init__).parameters.items()}
 

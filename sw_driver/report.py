@@ -89,8 +89,9 @@ class Report:
         return self.baseline_cycles / self.cycles
 
 
-def baseline_cycles(lookups: np.ndarray, *, timing: DDR4Timing, geometry: DDR4Geometry, channels: int,
-                    ranks_per_dimm: int) -> int:
+def baseline_cycles(
+    lookups: np.ndarray, *, timing: DDR4Timing, geometry: DDR4Geometry, channels: int, ranks_per_dimm: int
+) -> int:
     """The host-baseline estimate for a call's lookups (``sw_driver.compiler.LOOKUP_DTYPE``)."""
     if not lookups.size:
         return 0

@@ -68,7 +68,8 @@ def parse(position: int, spec) -> dict:
     got = f"a {type(spec).__name__} of {len(spec)}" if isinstance(spec, tuple | list) else type(spec).__name__
     raise ValueError(
         f"request {position} must be (table, indices, lengths), (table, indices, lengths, weights) "
-        f"or a mapping, got {got}")
+        f"or a mapping, got {got}"
+    )
 
 
 def normalise(fields: dict, tables: Mapping[str, TablePlacement], label: str | None) -> Request:
@@ -103,8 +104,15 @@ def normalise(fields: dict, tables: Mapping[str, TablePlacement], label: str | N
     stub = np.broadcast_to(np.zeros((), np.uint8 if layout.quantized else np.float32), (layout.rows, columns))
     mode = fields.get("mode", "sum")
     try:
-        args = validate_inputs(stub, fields["indices"], fields.get("lengths"), fields.get("offsets"),
-                         fields.get("include_last_offset", False), fields.get("weights"), mode)
+        args = validate_inputs(
+            stub,
+            fields["indices"],
+            fields.get("lengths"),
+            fields.get("offsets"),
+            fields.get("include_last_offset", False),
+            fields.get("weights"),
+            mode,
+        )
     except (TypeError, ValueError, IndexError) as error:
         prefix = f"{label} (table {name!r})" if label else f"table {name!r}"
         raise type(error)(f"{prefix}: {error}") from None

@@ -40,8 +40,18 @@ OPTIONS = ("inst_stall", "result_stall", "seed")
 #: Columns of the ``dram_trace`` CSV.
 TRACE_HEADER = ("cycle", "channel", "dimm", "rank", "command", "bank_group", "bank", "row", "column")
 #: The PU counters a call reports (the rest of the status port is available in ``raw_counters``).
-REPORTED = ("illegal", "bad_rank", "lookups", "lines", "malformed", "eop_mismatches", "cache_hits",
-            "cache_misses", "cache_bypasses", "hint_mismatches")
+REPORTED = (
+    "illegal",
+    "bad_rank",
+    "lookups",
+    "lines",
+    "malformed",
+    "eop_mismatches",
+    "cache_hits",
+    "cache_misses",
+    "cache_bypasses",
+    "hint_mismatches",
+)
 
 
 class _Beat(NamedTuple):
@@ -68,8 +78,7 @@ class RtlBackend:
     name = "rtl"
     resets_each_call = True
 
-    def __init__(self, config: BackendConfig, *, inst_stall: float = 0.0, result_stall: float = 0.0,
-                 seed: int = 1):
+    def __init__(self, config: BackendConfig, *, inst_stall: float = 0.0, result_stall: float = 0.0, seed: int = 1):
         if config.geometry != DDR4Geometry():
             raise ValueError("the rtl backend simulates full DDR4 ranks: use the default geometry")
         for name, value in (("inst_stall", inst_stall), ("result_stall", result_stall)):
@@ -78,8 +87,11 @@ class RtlBackend:
         self.config = config
         self.inst_stall, self.result_stall, self.seed = inst_stall, result_stall, seed
         self.params = {
-            "ranks": config.ranks_per_dimm, "cache_size_bytes": config.cache_size_bytes,
-            "cache_ways": config.cache_ways, "lanes": config.lanes, "max_elements": config.max_elements,
+            "ranks": config.ranks_per_dimm,
+            "cache_size_bytes": config.cache_size_bytes,
+            "cache_ways": config.cache_ways,
+            "lanes": config.lanes,
+            "max_elements": config.max_elements,
             **{f.name: getattr(config.timing, f.name) for f in fields(DDR4Timing)},
         }
         #: The last call's raw status counters and job results, per DIMM (for tests).
@@ -99,8 +111,10 @@ class RtlBackend:
             for stream in call.dimms:
                 result = self._run_dimm(Path(tmp), stream, image, beats_per_dimm)
                 self.last_results.append(result)
-                beats = [_Beat(int(t), int(b), bool(last), d)
-                         for t, b, last, d in zip(result["tag"], result["beat"], result["last"], result["data"])]
+                beats = [
+                    _Beat(int(t), int(b), bool(last), d)
+                    for t, b, last, d in zip(result["tag"], result["beat"], result["last"], result["data"])
+                ]
                 groups = split_packets(beats, len(call.packets))
                 per_dimm.append([packet_vectors(g, p, cfg.lanes) for g, p in zip(groups, call.packets)])
                 for name in REPORTED:
@@ -108,8 +122,10 @@ class RtlBackend:
                 for rank, counts in result["dram_counts"].items():
                     dram_commands[(stream.channel, stream.dimm, int(rank))] = counts
                 cycles = max(cycles, result["cycles"])
-                trace += [(c, stream.channel, stream.dimm, r, DramCommand(cmd).name, g, b, row, col)
-                          for c, r, cmd, g, b, row, col in result["trace"].tolist()]
+                trace += [
+                    (c, stream.channel, stream.dimm, r, DramCommand(cmd).name, g, b, row, col)
+                    for c, r, cmd, g, b, row, col in result["trace"].tolist()
+                ]
         vectors = [np.stack([per_dimm[d][p] for d in range(len(call.dimms))]) for p in range(len(call.packets))]
         if cfg.dram_trace is not None:
             self._write_trace(Path(cfg.dram_trace), sorted(trace))
@@ -123,15 +139,28 @@ class RtlBackend:
         bound = 4 * t.tRFC + 2 * t.tRC + (t.tRC + t.tCL) * (lines + 1) + 4 * beats
         bound += int(stream.issue_cycles[-1]) if len(stream.issue_cycles) else 0
         bound = int(bound / (1 - max(self.inst_stall, self.result_stall)))
-        write_job(job_path, DimmJob(
-            words=stream.words, issue_cycles=stream.issue_cycles,
-            images=image.dimm_rows(stream.channel, stream.dimm, self.config.ranks_per_dimm),
-            expected_beats=beats, timeout_cycles=bound, inst_stall=self.inst_stall,
-            result_stall=self.result_stall, seed=self.seed + stream.index,
-            trace=self.config.dram_trace is not None))
-        run_block_tests("dimm_nmp", "verif.tb.dimm_nmp", params=self.params, testcase="run_job",
-                        extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results_path)},
-                        name=f"driver-p{os.getpid()}-dimm{stream.index}")
+        write_job(
+            job_path,
+            DimmJob(
+                words=stream.words,
+                issue_cycles=stream.issue_cycles,
+                images=image.dimm_rows(stream.channel, stream.dimm, self.config.ranks_per_dimm),
+                expected_beats=beats,
+                timeout_cycles=bound,
+                inst_stall=self.inst_stall,
+                result_stall=self.result_stall,
+                seed=self.seed + stream.index,
+                trace=self.config.dram_trace is not None,
+            ),
+        )
+        run_block_tests(
+            "dimm_nmp",
+            "verif.tb.dimm_nmp",
+            params=self.params,
+            testcase="run_job",
+            extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results_path)},
+            name=f"driver-p{os.getpid()}-dimm{stream.index}",
+        )
         return read_results(results_path)
 
     @staticmethod

@@ -46,6 +46,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     missing = config.stash.get(_MISSING_KEY, [])
     if missing:
         terminalreporter.write_line(
-            f"FAILED: {len(missing)} coverage bin(s) of completely run testbenches never hit:", red=True)
+            f"FAILED: {len(missing)} coverage bin(s) of completely run testbenches never hit:", red=True
+        )
         for entry in missing:
             terminalreporter.write_line(f"  {entry}", red=True)

@@ -95,10 +95,16 @@ class RankNMPHarness:
         invariants such as ``idle``).
     """
 
-    def __init__(self, dut: RankNMP, image: RankImage, *, seed: int = 0,
-                 psum_ready: Callable[[int], bool] | None = None,
-                 inst_pause: float | Callable[[int], bool] = 0.0,
-                 on_cycle: Callable | None = None):
+    def __init__(
+        self,
+        dut: RankNMP,
+        image: RankImage,
+        *,
+        seed: int = 0,
+        psum_ready: Callable[[int], bool] | None = None,
+        inst_pause: float | Callable[[int], bool] = 0.0,
+        on_cycle: Callable | None = None,
+    ):
         self.dut = dut
         self.image = image
         self.seed = seed
@@ -107,9 +113,14 @@ class RankNMPHarness:
         self.on_cycle = on_cycle
         self.timing = dut.timing
 
-    def run(self, phases: Sequence[Sequence[int]], *, limits: Sequence[int],
-            expect_beats: Sequence[int | None] | None = None,
-            reset_at: Sequence[int] = ()) -> RunResult:
+    def run(
+        self,
+        phases: Sequence[Sequence[int]],
+        *,
+        limits: Sequence[int],
+        expect_beats: Sequence[int | None] | None = None,
+        reset_at: Sequence[int] = (),
+    ) -> RunResult:
         """Run ``phases`` of words; phase ``k < len(reset_at)`` ends with a reset pulse at its
         cycle ``reset_at[k]``, the others when done. ``limits[k]`` bounds phase ``k``."""
         dut, t = self.dut, self.timing
@@ -140,8 +151,7 @@ class RankNMPHarness:
                     beat = dram_beats.pop(cycle, None)
                     ctx.set(dut.dram.rd_valid, beat is not None)
                     ctx.set(dut.dram.rd_data, beat or 0)
-                    pause = (self.inst_pause(cycle) if callable(self.inst_pause)
-                             else rng.random() < self.inst_pause)
+                    pause = self.inst_pause(cycle) if callable(self.inst_pause) else rng.random() < self.inst_pause
                     offer = bool(pending) and not pause
                     ctx.set(dut.inst.valid, offer)
                     if offer:
@@ -160,12 +170,14 @@ class RankNMPHarness:
                             fail(str(e).splitlines()[0])
                         open_row = checker.open_row(a["bank_group"], a["bank"])
                         if cmd == DramCommand.RD and open_row is not None:
-                            burst = self.image.read_burst(bank_group=a["bank_group"], bank=a["bank"],
-                                                          row=open_row, column=a["column"])
+                            burst = self.image.read_burst(
+                                bank_group=a["bank_group"], bank=a["bank"], row=open_row, column=a["column"]
+                            )
                             step = dut.geometry.beat_bytes
                             for b in range(dut.geometry.beats_per_burst):
                                 dram_beats[cycle + t.tCL + b] = int.from_bytes(
-                                    burst[step * b:step * (b + 1)], "little")
+                                    burst[step * b : step * (b + 1)], "little"
+                                )
                     else:
                         try:
                             checker.check_refresh(cycle)
@@ -174,16 +186,23 @@ class RankNMPHarness:
                                 fail(str(e).splitlines()[0])
                     if ready_out and ctx.get(dut.psum.valid):
                         p = dut.psum.payload
-                        phase.beats.append(PsumBeat(
-                            ctx.get(p.tag), ctx.get(p.beat),
-                            np.array([ctx.get(p.data[i]) for i in range(lanes)], np.uint32),
-                            bool(ctx.get(p.last))))
+                        phase.beats.append(
+                            PsumBeat(
+                                ctx.get(p.tag),
+                                ctx.get(p.beat),
+                                np.array([ctx.get(p.data[i]) for i in range(lanes)], np.uint32),
+                                bool(ctx.get(p.last)),
+                            )
+                        )
                     if offer and ctx.get(dut.inst.ready) and not is_reset:
                         pending.pop(0)
                         phase.accepted += 1
-                    done = (not pending and reset_cycle is None
-                            and (expect_beats[k] is None or len(phase.beats) >= expect_beats[k])
-                            and ctx.get(dut.idle))
+                    done = (
+                        not pending
+                        and reset_cycle is None
+                        and (expect_beats[k] is None or len(phase.beats) >= expect_beats[k])
+                        and ctx.get(dut.idle)
+                    )
                     if done or is_reset:
                         phase.counters = {name: ctx.get(getattr(dut, name)) for name in dut.counters}
                     await ctx.tick()
@@ -200,7 +219,8 @@ class RankNMPHarness:
                             f"phase {k} not done after {limits[k]} cycles (seed {self.seed}): "
                             f"{len(pending)} of {len(words)} words not taken, {len(phase.beats)} of "
                             f"{expect_beats[k]} psum beats out, idle {ctx.get(dut.idle)}; "
-                            f"holding work: {', '.join(busy)}; protocol errors {result.errors[:3]}")
+                            f"holding work: {', '.join(busy)}; protocol errors {result.errors[:3]}"
+                        )
             result.cycles = cycle
 
         sim = Simulator(top)

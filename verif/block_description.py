@@ -57,7 +57,7 @@ class BlockDescription:
     layouts: Mapping[str, PayloadLayout]
 
     @classmethod
-    def load(cls, path) -> "BlockDescription":
+    def load(cls, path) -> BlockDescription:
         raw = json.loads(Path(path).read_text())
         return cls(
             top=raw["top"],
@@ -70,7 +70,7 @@ class BlockDescription:
         )
 
     @classmethod
-    def from_env(cls) -> "BlockDescription":
+    def from_env(cls) -> BlockDescription:
         """The description of the block under test (set by :mod:`verif.runner`)."""
         try:
             return cls.load(os.environ[ENV_VAR])

@@ -28,7 +28,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "export", "export_points", "finish", "incomplete_points", "merge", "missing_bins", "report", "session_missing"]
+__all__ = [
+    "ENV_VAR",
+    "export",
+    "export_points",
+    "finish",
+    "incomplete_points",
+    "merge",
+    "missing_bins",
+    "report",
+    "session_missing",
+]
 
 ENV_VAR = "RECNMP_COVERAGE_DIR"
 RUN_ENV_VAR = "RECNMP_RUN_NAME"
@@ -45,8 +55,7 @@ def _points(prefix) -> dict[str, dict[str, int]]:
         item = coverage_db[key]
         if type(item) is CoverItem:  # a group: its points are listed themselves
             continue
-        if not any(key == p or key.startswith(p if p.endswith(".") or not p else p + ".")
-                   for p in prefixes):
+        if not any(key == p or key.startswith(p if p.endswith(".") or not p else p + ".") for p in prefixes):
             continue
         points[key] = {str(b): int(h) for b, h in item.detailed_coverage.items()}
     return points
@@ -57,8 +66,7 @@ def missing_bins(prefix: str | Iterable[str] | None = None) -> list[str]:
     return [f"{point}: {b}" for point, bins in _points(prefix).items() for b, h in bins.items() if not h]
 
 
-def export(name: str | None = None, *, prefix: str | Iterable[str] | None = None,
-           complete: bool = True) -> Path | None:
+def export(name: str | None = None, *, prefix: str | Iterable[str] | None = None, complete: bool = True) -> Path | None:
     """Write the hits of every bin of the cover points under ``prefix`` (default: all the
     cocotb-coverage database); returns the file (``None`` outside :mod:`verif.runner`).
 
@@ -80,8 +88,7 @@ def export(name: str | None = None, *, prefix: str | Iterable[str] | None = None
     return path
 
 
-def export_points(directory: Path, name: str, points: dict[str, dict[str, int]], *,
-                  context: str = "") -> Path:
+def export_points(directory: Path, name: str, points: dict[str, dict[str, int]], *, context: str = "") -> Path:
     """Coverage collected in Python (not with cocotb-coverage), e.g. by a pytest test of
     the driver: write ``points`` (point -> bin -> hits) as a complete run into
     ``directory`` (:func:`verif.runner.coverage_dir`), then fail listing every bin never hit."""
@@ -91,8 +98,8 @@ def export_points(directory: Path, name: str, points: dict[str, dict[str, int]],
     missing = [f"{point}: {b}" for point, bins in points.items() for b, h in bins.items() if not h]
     if missing:
         raise AssertionError(
-            f"{len(missing)} coverage bin(s) never hit{' (' + context + ')' if context else ''}: "
-            + "; ".join(missing))
+            f"{len(missing)} coverage bin(s) never hit{' (' + context + ')' if context else ''}: " + "; ".join(missing)
+        )
     return path
 
 
@@ -108,8 +115,8 @@ def finish(prefix: str | Iterable[str], *, log=None, context: str = "") -> None:
     missing = missing_bins(prefix)
     if missing:
         raise AssertionError(
-            f"{len(missing)} coverage bin(s) never hit{' (' + context + ')' if context else ''}: "
-            + "; ".join(missing))
+            f"{len(missing)} coverage bin(s) never hit{' (' + context + ')' if context else ''}: " + "; ".join(missing)
+        )
 
 
 def _load(path: Path) -> tuple[bool, dict[str, dict[str, int]]]:
@@ -145,8 +152,13 @@ def session_missing(files: Iterable[Path]) -> list[str]:
     every file marks complete."""
     files = list(files)
     skip = incomplete_points(files)
-    return [f"{point}: {b}" for point, bins in sorted(merge(files).items()) if point not in skip
-            for b, h in bins.items() if not h]
+    return [
+        f"{point}: {b}"
+        for point, bins in sorted(merge(files).items())
+        if point not in skip
+        for b, h in bins.items()
+        if not h
+    ]
 
 
 def report(merged: dict[str, dict[str, int]], *, max_missing: int = 6) -> list[str]:

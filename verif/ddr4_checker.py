@@ -50,9 +50,7 @@ class ProtocolError(AssertionError):
         self.cycle = cycle
         self.bank_group = bank_group
         self.bank = bank
-        super().__init__(
-            f"DDR4 {constraint} violation at cycle {cycle}, bank group {bank_group} bank {bank}: {detail}"
-        )
+        super().__init__(f"DDR4 {constraint} violation at cycle {cycle}, bank group {bank_group} bank {bank}: {detail}")
 
 
 @dataclass
@@ -105,11 +103,7 @@ class DDR4ProtocolChecker:
         self.geometry = geometry
         self.max_postponed = max_postponed
         self.max_pulled_in = max_pulled_in
-        self._banks = {
-            (bg, b): _Bank()
-            for bg in range(geometry.bank_groups)
-            for b in range(geometry.banks_per_group)
-        }
+        self._banks = {(bg, b): _Bank() for bg in range(geometry.bank_groups) for b in range(geometry.banks_per_group)}
         self._last_cycle = _NEVER
         self._acts: deque[int] = deque(maxlen=4)  # the last four ACTs, any bank
         self._last_act_bg = {bg: _NEVER for bg in range(geometry.bank_groups)}
@@ -145,8 +139,7 @@ class DDR4ProtocolChecker:
             ``cycle`` is before the last command checked.
         """
         if cycle < self._last_cycle:
-            raise ValueError(
-                f"controller reset at cycle {cycle}, before the command at cycle {self._last_cycle}")
+            raise ValueError(f"controller reset at cycle {cycle}, before the command at cycle {self._last_cycle}")
         self.controller_resets.append(cycle)
         for state in self._banks.values():
             state.known = False
@@ -165,29 +158,47 @@ class DDR4ProtocolChecker:
             for (bg, b), state in self._banks.items():
                 if state.open_row is not None and cycle - state.last_act > limit:
                     raise ProtocolError(
-                        "tRAS(max)", cycle, bg, b,
+                        "tRAS(max)",
+                        cycle,
+                        bg,
+                        b,
                         f"row {state.open_row} open for {cycle - state.last_act} cycles since ACT at "
                         f"cycle {state.last_act} (at most 9 x tREFI = {limit})",
                     )
         owed = cycle // self.timing.tREFI - self.refreshes
         if owed > self.max_postponed:
             raise ProtocolError(
-                "tREFI", cycle, bank_group, bank,
+                "tREFI",
+                cycle,
+                bank_group,
+                bank,
                 f"missing refresh: {self.refreshes} REF issued after {cycle // self.timing.tREFI} "
                 f"refresh intervals of {self.timing.tREFI} cycles (at most {self.max_postponed} may be postponed)",
             )
         # Pulling REFs in does not buy more time: 8 ahead then 8 owed would leave ~17 tREFI.
         if since_refresh > limit:
-            since = (f"the previous REF at cycle {self._refresh_window_start}" if self.refreshes
-                     else "the start at cycle 0, with no REF")
+            since = (
+                f"the previous REF at cycle {self._refresh_window_start}"
+                if self.refreshes
+                else "the start at cycle 0, with no REF"
+            )
             raise ProtocolError(
-                "tREFI", cycle, bank_group, bank,
+                "tREFI",
+                cycle,
+                bank_group,
+                bank,
                 f"{since_refresh} cycles since {since} (at most 9 x tREFI = {limit})",
             )
 
     def command(
-        self, cycle: int, cmd: DramCommand, *, bank_group: int = 0, bank: int = 0,
-        row: int = 0, column: int = 0,
+        self,
+        cycle: int,
+        cmd: DramCommand,
+        *,
+        bank_group: int = 0,
+        bank: int = 0,
+        row: int = 0,
+        column: int = 0,
     ) -> int | None:
         """Check one command issued at ``cycle``. Returns the row a RD reads, else ``None``.
 
@@ -206,18 +217,24 @@ class DDR4ProtocolChecker:
             self.check_refresh(cycle)
             return None
         g = self.geometry
-        if not (0 <= bank_group < g.bank_groups and 0 <= bank < g.banks_per_group
-                and 0 <= row < g.rows and 0 <= column < g.columns):
+        if not (
+            0 <= bank_group < g.bank_groups
+            and 0 <= bank < g.banks_per_group
+            and 0 <= row < g.rows
+            and 0 <= column < g.columns
+        ):
             raise ValueError(
-                f"address out of range at cycle {cycle}: bank group {bank_group} bank {bank} "
-                f"row {row} column {column}"
+                f"address out of range at cycle {cycle}: bank group {bank_group} bank {bank} row {row} column {column}"
             )
         t = self.timing
 
         def need(constraint: str, since: int, gap: int, what: str) -> None:
             if cycle - since < gap:
                 raise ProtocolError(
-                    constraint, cycle, bank_group, bank,
+                    constraint,
+                    cycle,
+                    bank_group,
+                    bank,
                     f"{cmd.name} {cycle - since} cycles after {what} at cycle {since} (needs {gap})",
                 )
 
@@ -225,11 +242,16 @@ class DDR4ProtocolChecker:
             raise ProtocolError(constraint, cycle, bank_group, bank, detail)
 
         def unknown(what: str) -> str:
-            return (f"{what} unknown state after the controller reset at cycle "
-                    f"{self.controller_resets[-1]}: precharge it first")
+            return (
+                f"{what} unknown state after the controller reset at cycle "
+                f"{self.controller_resets[-1]}: precharge it first"
+            )
 
         if cycle <= self._last_cycle:
-            fail("command bus", f"{cmd.name} in the same or an earlier cycle than the previous command (cycle {self._last_cycle})")
+            fail(
+                "command bus",
+                f"{cmd.name} in the same or an earlier cycle than the previous command (cycle {self._last_cycle})",
+            )
         self.check_refresh(cycle, bank_group, bank)
         need("tRFC", self._last_ref, t.tRFC, "REF")
         state = self._banks[(bank_group, bank)]
@@ -282,12 +304,18 @@ class DDR4ProtocolChecker:
                     raise ProtocolError("bank state", cycle, bg, b, f"REF with row {other.open_row} open")
                 if cycle - other.last_pre < t.tRP:
                     raise ProtocolError(
-                        "tRP", cycle, bg, b,
+                        "tRP",
+                        cycle,
+                        bg,
+                        b,
                         f"REF {cycle - other.last_pre} cycles after PRE at cycle {other.last_pre} (needs {t.tRP})",
                     )
             ahead = self.refreshes + 1 - cycle // t.tREFI
             if ahead > self.max_pulled_in:
-                fail("tREFI", f"REF pulled in too far: {ahead} refreshes ahead of schedule (at most {self.max_pulled_in})")
+                fail(
+                    "tREFI",
+                    f"REF pulled in too far: {ahead} refreshes ahead of schedule (at most {self.max_pulled_in})",
+                )
             self._last_ref = self._refresh_window_start = cycle
             self.refreshes += 1
             result = None

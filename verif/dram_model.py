@@ -71,9 +71,20 @@ class DramModel:
         Cycles on which ``rd_valid`` was high (data-bus utilisation = data_cycles / cycle).
     """
 
-    def __init__(self, dut, prefix: str, clock, image: RankImage, *,
-                 timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(),
-                 reset=None, initial_state: str = "precharged", keep_log: bool = False, on_command=None):
+    def __init__(
+        self,
+        dut,
+        prefix: str,
+        clock,
+        image: RankImage,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        reset=None,
+        initial_state: str = "precharged",
+        keep_log: bool = False,
+        on_command=None,
+    ):
         self.image = image
         self.timing = timing
         self.geometry = geometry
@@ -138,12 +149,12 @@ class DramModel:
             if self.on_command is not None:
                 self.on_command(self.cycle, cmd, bg, bank, row, column)
             try:
-                open_row = self.checker.command(
-                    self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)
+                open_row = self.checker.command(self.cycle, cmd, bank_group=bg, bank=bank, row=row, column=column)
             except ProtocolError as error:
                 history = "\n".join(
                     f"  cycle {c}: {name} bank group {g} bank {b} row {r} column {col}"
-                    for c, name, g, b, r, col in self.recent)
+                    for c, name, g, b, r, col in self.recent
+                )
                 error.args = (f"{error.args[0]}\nlast commands:\n{history}",)
                 raise
             if cmd == DramCommand.REF:
@@ -152,7 +163,7 @@ class DramModel:
                 self.reads.append((self.cycle, bg, bank, open_row, column))
                 burst = self.image.read_burst(bank_group=bg, bank=bank, row=open_row, column=column)
                 for k in range(self.geometry.beats_per_burst):
-                    chunk = burst[k * beat_bytes:(k + 1) * beat_bytes]
+                    chunk = burst[k * beat_bytes : (k + 1) * beat_bytes]
                     self._beats[self.cycle + self.timing.tCL + k] = int.from_bytes(chunk, "little")
         if self.reset is not None:
             in_reset = self.reset.value == 1

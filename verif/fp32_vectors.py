@@ -55,9 +55,15 @@ NEG_ZERO = 0x80000000
 #: One representative of every operand class, both signs (the NaNs once each sign).
 CLASS_VALUES: dict[str, int] = {}
 for _name, _bits in [
-    ("0", 0), ("min_sub", MIN_SUBNORMAL), ("max_sub", MAX_SUBNORMAL),
-    ("min_normal", MIN_NORMAL), ("max_normal", MAX_NORMAL), ("1", ONE), ("inf", INF),
-    ("qnan", QNAN), ("snan", SNAN),
+    ("0", 0),
+    ("min_sub", MIN_SUBNORMAL),
+    ("max_sub", MAX_SUBNORMAL),
+    ("min_normal", MIN_NORMAL),
+    ("max_normal", MAX_NORMAL),
+    ("1", ONE),
+    ("inf", INF),
+    ("qnan", QNAN),
+    ("snan", SNAN),
 ]:
     CLASS_VALUES[f"+{_name}"] = _bits
     CLASS_VALUES[f"-{_name}"] = _bits | 0x80000000
@@ -96,8 +102,7 @@ def check_numpy_subnormals() -> None:
     tiny = np.array([MIN_SUBNORMAL], dtype=np.uint32).view(np.float32)
     with np.errstate(all="ignore"):
         doubled = (tiny + tiny).view(np.uint32)[0]
-        halved = (np.array([MIN_NORMAL], dtype=np.uint32).view(np.float32)
-                  * np.float32(0.5)).view(np.uint32)[0]
+        halved = (np.array([MIN_NORMAL], dtype=np.uint32).view(np.float32) * np.float32(0.5)).view(np.uint32)[0]
     if doubled != 2 or halved != 0x00400000:
         raise RuntimeError("numpy float32 flushes subnormals in this process (FTZ/DAZ is set)")
 
@@ -135,12 +140,11 @@ def mismatches(expected, got) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-def format_mismatches(
-    operands: dict[str, np.ndarray], expected, got, bad: Sequence[int], *, limit: int = 10
-) -> str:
+def format_mismatches(operands: dict[str, np.ndarray], expected, got, bad: Sequence[int], *, limit: int = 10) -> str:
     """One line per mismatch (the first ``limit``): operands, expected and actual in hex."""
-    lines = [f"{len(bad)} of {len(expected)} results wrong"
-             + (f" (first {limit} shown)" if len(bad) > limit else "") + ":"]
+    lines = [
+        f"{len(bad)} of {len(expected)} results wrong" + (f" (first {limit} shown)" if len(bad) > limit else "") + ":"
+    ]
     for n in list(bad)[:limit]:
         args = " ".join(f"{k}={int(v[n]):#010x}" for k, v in operands.items())
         lines.append(f"  #{n}: {args}: expected {int(expected[n]):#010x}, got {int(got[n]):#010x}")
@@ -207,8 +211,13 @@ def _add_directed(rng: np.random.Generator) -> list[tuple[int, int]]:
         (MAX_SUBNORMAL, MAX_SUBNORMAL),
         (MIN_NORMAL | 0x80000000, MAX_SUBNORMAL),
         (0x00800001, 0x80800000),  # cancels to the smallest subnormal
-        (0, NEG_ZERO), (NEG_ZERO, 0), (NEG_ZERO, NEG_ZERO), (0, 0),
-        (INF, INF | 0x80000000), (INF, INF), (INF | 0x80000000, MAX_NORMAL),
+        (0, NEG_ZERO),
+        (NEG_ZERO, 0),
+        (NEG_ZERO, NEG_ZERO),
+        (0, 0),
+        (INF, INF | 0x80000000),
+        (INF, INF),
+        (INF | 0x80000000, MAX_NORMAL),
     ]
     # Ties, and sticky bits just above / below the tie, for every exponent difference 1..24
     # (the shifted-out bits of the smaller operand are 10..0, 10..01 and 01..1), for
@@ -270,12 +279,23 @@ def _mul_directed(rng: np.random.Generator) -> list[tuple[int, int]]:
         (MIN_SUBNORMAL, 0x7F000000),  # 2**-149 * 2**127
         (MAX_SUBNORMAL, 0x3F800001),  # (2**23 - 2**-23) * 2**-149: up to the smallest normal
         (MIN_NORMAL, 0x3F7FFFFF),  # just below the smallest normal
-        (0, INF), (NEG_ZERO, INF), (INF, 0), (INF | 0x80000000, NEG_ZERO),
-        (0, NEG_ZERO), (NEG_ZERO, NEG_ZERO), (NEG_ZERO, MAX_NORMAL), (0, MIN_SUBNORMAL | 0x80000000),
+        (0, INF),
+        (NEG_ZERO, INF),
+        (INF, 0),
+        (INF | 0x80000000, NEG_ZERO),
+        (0, NEG_ZERO),
+        (NEG_ZERO, NEG_ZERO),
+        (NEG_ZERO, MAX_NORMAL),
+        (0, MIN_SUBNORMAL | 0x80000000),
     ]
     # (2**24 - 1) * 2**-150 = 4095 * 4097 * 2**-150: tie, rounds up to the smallest normal.
-    for p, q, e in [(4095, 4097, -150), (4095, 4097, -151), (4095, 4097, -149),
-                    (18631, 1801, 103), (18631, 1801, 102)]:  # 2**25 - 1 = 18631 * 1801
+    for p, q, e in [
+        (4095, 4097, -150),
+        (4095, 4097, -151),
+        (4095, 4097, -149),
+        (18631, 1801, 103),
+        (18631, 1801, 102),
+    ]:  # 2**25 - 1 = 18631 * 1801
         for ea in (e // 2, e // 2 - 7, e // 2 + 5):
             pairs.append((_scaled(p, ea), _scaled(q, e - ea)))
     # Exact ties in the normal range: odd p * q of exactly 25 significant bits rounds to
@@ -339,8 +359,7 @@ def _uniform(rng, n):
 
 
 def _finite(rng, n, exp_low=0, exp_high=255):
-    return _make(rng.integers(0, 2, n), rng.integers(exp_low, exp_high, n),
-                 rng.integers(0, 1 << 23, n))
+    return _make(rng.integers(0, 2, n), rng.integers(exp_low, exp_high, n), rng.integers(0, 1 << 23, n))
 
 
 def _finite_pairs(rng, n):
@@ -380,24 +399,33 @@ def _near_subnormal_products(rng, n):
 def _near_overflow_products(rng, n):
     ea = rng.integers(100, 255, n)
     eb = np.clip(254 + 127 - ea + rng.integers(-3, 3, n), 0, 254)
-    return (_make(rng.integers(0, 2, n), ea, rng.integers(0, 1 << 23, n)),
-            _make(rng.integers(0, 2, n), eb, rng.integers(0, 1 << 23, n)))
+    return (
+        _make(rng.integers(0, 2, n), ea, rng.integers(0, 1 << 23, n)),
+        _make(rng.integers(0, 2, n), eb, rng.integers(0, 1 << 23, n)),
+    )
 
 
 def _short_significands(rng, n):
     """Significands with few significant bits: exact results, ties and sticky edges."""
+
     def one():
         keep = rng.integers(1, 14, n)
         frac = rng.integers(0, 1 << 23, n) >> (23 - keep) << (23 - keep)
         return _make(rng.integers(0, 2, n), rng.integers(90, 165, n), frac)
+
     return one(), one()
 
 
 _DISTRIBUTIONS = {
-    "add": [(_uniform, 2), (_exponent_difference, 3), (_near_equal, 2), (_small, 1),
-            (_short_significands, 1)],
-    "mul": [(_uniform, 2), (_near_subnormal_products, 3), (_near_overflow_products, 1),
-            (_short_significands, 2), (_small, 1), (_finite_pairs, 1)],
+    "add": [(_uniform, 2), (_exponent_difference, 3), (_near_equal, 2), (_small, 1), (_short_significands, 1)],
+    "mul": [
+        (_uniform, 2),
+        (_near_subnormal_products, 3),
+        (_near_overflow_products, 1),
+        (_short_significands, 2),
+        (_small, 1),
+        (_finite_pairs, 1),
+    ],
 }
 
 
@@ -444,8 +472,9 @@ def lane_vectors(count: int, *, seed: int = 0) -> dict[str, np.ndarray]:
 
     def mixed(n):
         kind = rng.integers(0, 4, n)
-        return np.select([kind == 0, kind == 1, kind == 2],
-                         [uniform(n), _finite(rng, n), _finite(rng, n, 0, 8)], realistic(n))
+        return np.select(
+            [kind == 0, kind == 1, kind == 2], [uniform(n), _finite(rng, n), _finite(rng, n, 0, 8)], realistic(n)
+        )
 
     vec = {name: mixed(count) for name in ("acc", "a", "b", "c")}
     form = rng.integers(0, 4, count)

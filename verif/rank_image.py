@@ -28,9 +28,7 @@ class RankImage:
             raise ValueError(f"no bank group {bank_group} bank {bank} row {row} in this rank")
         start = column * g.column_bytes
         if column < 0 or start + length > g.row_bytes:
-            raise ValueError(
-                f"{length} bytes at column {column} run past the end of the {g.row_bytes}-byte row"
-            )
+            raise ValueError(f"{length} bytes at column {column} run past the end of the {g.row_bytes}-byte row")
 
     def write(self, *, bank_group: int, bank: int, row: int, column: int, data) -> None:
         """Store ``data`` (bytes or a uint8 array) from ``column`` on, within one row."""
@@ -42,7 +40,7 @@ class RankImage:
         if key not in self._rows:
             self._rows[key] = np.zeros(self.geometry.row_bytes, dtype=np.uint8)
         start = column * self.geometry.column_bytes
-        self._rows[key][start:start + data.size] = data.ravel()
+        self._rows[key][start : start + data.size] = data.ravel()
 
     def read(self, *, bank_group: int, bank: int, row: int, column: int, length: int) -> bytes:
         """``length`` bytes from ``column`` on, within one row."""
@@ -52,12 +50,11 @@ class RankImage:
             self.unwritten_reads += 1
             return bytes(length)
         start = column * self.geometry.column_bytes
-        return stored[start:start + length].tobytes()
+        return stored[start : start + length].tobytes()
 
     def read_burst(self, *, bank_group: int, bank: int, row: int, column: int) -> bytes:
         """One BL8 burst (64 B) starting at ``column``."""
-        return self.read(bank_group=bank_group, bank=bank, row=row, column=column,
-                         length=self.geometry.burst_bytes)
+        return self.read(bank_group=bank_group, bank=bank, row=row, column=column, length=self.geometry.burst_bytes)
 
     @property
     def rows_written(self) -> int:

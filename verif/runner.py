@@ -84,11 +84,7 @@ def _build(block: str, params: Mapping[str, Any], waves: bool):
         stamp.update(f"{info.version} waves={waves}".encode())
         stamp_path = build_dir / "build.stamp"
         executable = build_dir / generated.top
-        if (
-            executable.is_file()
-            and stamp_path.is_file()
-            and stamp_path.read_text() == stamp.hexdigest()
-        ):
+        if executable.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp.hexdigest():
             return build_dir, generated
         print(f"[recnmp] building {block} {dict(params)} in {build_dir}", file=sys.stderr)
         runner = get_runner("verilator")
@@ -106,8 +102,9 @@ def _build(block: str, params: Mapping[str, Any], waves: bool):
 
 
 def _has_header(header: str) -> bool:
-    probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["c++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n", capture_output=True, text=True
+    )
     return probe.returncode == 0
 
 
@@ -223,7 +220,6 @@ def run_block_tests(
     if failures:
         raise AssertionError(
             f"{len(failures)} cocotb test(s) failed on {block} {params} seed {seed} "
-            f"(log: {run_dir / 'sim.log'}):\n"
-            + "\n".join(failures)
+            f"(log: {run_dir / 'sim.log'}):\n" + "\n".join(failures)
         )
     return results_xml

@@ -62,8 +62,13 @@ def random_pauses(probability: float, *, seed: int | None = None) -> Iterator[bo
         yield rng.random() < probability
 
 
-def burst_pauses(*, seed: int | None = None, probability: float = 0.1,
-                 stall: tuple[int, int] = (100, 400), burst_probability: float = 0.002) -> Iterator[bool]:
+def burst_pauses(
+    *,
+    seed: int | None = None,
+    probability: float = 0.1,
+    stall: tuple[int, int] = (100, 400),
+    burst_probability: float = 0.002,
+) -> Iterator[bool]:
     """Random pauses with ``probability``, plus, with ``burst_probability`` per cycle, a
     stall of ``stall[0] .. stall[1]`` consecutive cycles (long backpressure)."""
     rng = random.Random(seed)
@@ -216,8 +221,9 @@ def _codec(layout) -> StructCodec | None:
 # -- waits ----------------------------------------------------------------------------------
 
 
-async def wait_until(clock, predicate: Callable[[], bool], *, cycles: int,
-                     what: str | Callable[[], str] = "the condition") -> int:
+async def wait_until(
+    clock, predicate: Callable[[], bool], *, cycles: int, what: str | Callable[[], str] = "the condition"
+) -> int:
     """Wait (checking after each falling edge) until ``predicate()`` holds; at most
     ``cycles`` clock cycles, else raise :class:`StreamTimeout` naming ``what`` (a string
     or a callable returning one, evaluated at expiry). Returns the cycles waited."""
@@ -266,8 +272,9 @@ class _StreamEnd:
             raise TypeError(f"{self.prefix}: no layout given, send integers")
         return self.codec.pack(values, **fields)
 
-    async def wait_for(self, count: int, *, cycles: int | None = None,
-                       what: str | Callable[[], str] | None = None) -> None:
+    async def wait_for(
+        self, count: int, *, cycles: int | None = None, what: str | Callable[[], str] | None = None
+    ) -> None:
         """Wait until at least ``count`` transfers happened in total; with ``cycles``, for
         at most that many clock cycles, then raise :class:`StreamTimeout` (the message
         gives the count and ``what``: a string or a callable returning one)."""
@@ -277,7 +284,8 @@ class _StreamEnd:
                 detail = what() if callable(what) else what
                 raise StreamTimeout(
                     f"{self.prefix}: {self.transfers} of {count} transfers after {cycles} cycles"
-                    + (f": {detail}" if detail else ""))
+                    + (f": {detail}" if detail else "")
+                )
             self._arrived.clear()
             await self._arrived.wait()
 
@@ -289,8 +297,16 @@ class StreamSource(_StreamEnd):
     ready were both high. ``on_transfer(payload_int, cycle)`` is called for each transfer.
     """
 
-    def __init__(self, dut, prefix: str, clock, *, pause: Iterator[bool] | None = None,
-                 layout=None, on_transfer: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        dut,
+        prefix: str,
+        clock,
+        *,
+        pause: Iterator[bool] | None = None,
+        layout=None,
+        on_transfer: Callable[[int, int], None] | None = None,
+    ):
         super().__init__(dut, prefix, clock, pause, layout)
         self._queue: collections.deque[int] = collections.deque()
         self._idle = Event()
@@ -324,8 +340,7 @@ class StreamSource(_StreamEnd):
     def pending(self) -> int:
         return len(self._queue)
 
-    async def wait_idle(self, *, cycles: int | None = None,
-                        what: str | Callable[[], str] | None = None) -> None:
+    async def wait_idle(self, *, cycles: int | None = None, what: str | Callable[[], str] | None = None) -> None:
         """Wait until every queued payload has been accepted; with ``cycles``, for at most
         that many clock cycles, then raise :class:`StreamTimeout`."""
         start = self.cycle
@@ -334,7 +349,8 @@ class StreamSource(_StreamEnd):
                 detail = what() if callable(what) else what
                 raise StreamTimeout(
                     f"{self.prefix}: {len(self._queue)} payloads not accepted after {cycles} cycles "
-                    f"({self.transfers} accepted)" + (f": {detail}" if detail else ""))
+                    f"({self.transfers} accepted)" + (f": {detail}" if detail else "")
+                )
             self._arrived.clear()
             await self._arrived.wait()
 
@@ -369,8 +385,16 @@ class StreamSink(_StreamEnd):
     :class:`Record` of each. ``on_transfer(payload_int, cycle)`` is called for each.
     """
 
-    def __init__(self, dut, prefix: str, clock, *, pause: Iterator[bool] | None = None,
-                 layout=None, on_transfer: Callable[[int, int], None] | None = None):
+    def __init__(
+        self,
+        dut,
+        prefix: str,
+        clock,
+        *,
+        pause: Iterator[bool] | None = None,
+        layout=None,
+        on_transfer: Callable[[int, int], None] | None = None,
+    ):
         super().__init__(dut, prefix, clock, pause, layout)
         self.received: collections.deque[int] = collections.deque()
         self.records: list = []
@@ -410,8 +434,16 @@ class StreamMonitor(_StreamEnd):
     cycle)`` is called for each transfer.
     """
 
-    def __init__(self, dut, prefix: str, clock, *, layout=None,
-                 on_transfer: Callable[[int, int], None] | None = None, keep: bool = True):
+    def __init__(
+        self,
+        dut,
+        prefix: str,
+        clock,
+        *,
+        layout=None,
+        on_transfer: Callable[[int, int], None] | None = None,
+        keep: bool = True,
+    ):
         super().__init__(dut, prefix, clock, None, layout)
         self.received: collections.deque[int] = collections.deque()
         self.records: list = []

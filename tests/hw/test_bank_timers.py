@@ -25,11 +25,16 @@ def _accepts(checker, cycle, cmd, bg, bank, row=0):
     return True
 
 
-@pytest.mark.parametrize("timing", [
-    DDR4Timing(tRFC=40, tREFI=10_000),
-    DDR4Timing(tRCD=3, tRTP=2, tRAS=5, tRP=2, tRC=9, tCCD_S=4, tCCD_L=5, tRRD_S=1, tRRD_L=2,
-               tFAW=12, tRFC=7, tREFI=10_000),
-], ids=["ddr4_2400", "short"])
+@pytest.mark.parametrize(
+    "timing",
+    [
+        DDR4Timing(tRFC=40, tREFI=10_000),
+        DDR4Timing(
+            tRCD=3, tRTP=2, tRAS=5, tRP=2, tRC=9, tCCD_S=4, tCCD_L=5, tRRD_S=1, tRRD_L=2, tFAW=12, tRFC=7, tREFI=10_000
+        ),
+    ],
+    ids=["ddr4_2400", "short"],
+)
 def test_legality_outputs_match_the_protocol_checker(timing):
     dut = BankTimers(timing=timing)
     assert dut.slots == 16
@@ -77,8 +82,9 @@ def test_legality_outputs_match_the_protocol_checker(timing):
             ctx.set(dut.cmd_row, row)
             if cmd != DramCommand.NOP:
                 bg, b = BANKS[slot]
-                checker.command(cycle, cmd, bank_group=bg, bank=b,
-                                row=checker.open_row(bg, b) if cmd == DramCommand.RD else row)
+                checker.command(
+                    cycle, cmd, bank_group=bg, bank=b, row=checker.open_row(bg, b) if cmd == DramCommand.RD else row
+                )
                 seen[cmd.name] += 1
             await ctx.tick()
 

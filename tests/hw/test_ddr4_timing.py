@@ -10,19 +10,28 @@ from hw.ddr4 import DDR4Timing
 T = DDR4Timing()
 
 
-@pytest.mark.parametrize("bad, boundary, message", [
-    ({"tRAS": 24, "tRC": 40}, {"tRAS": 25, "tRC": 41},
-     "tRAS (24) must be at least tRCD + tRTP (16 + 9): a row must stay open long enough to be read once"),
-    ({"tCCD_L": 3}, {"tCCD_L": 4}, "tCCD_L (3) must be at least tCCD_S (4)"),
-    ({"tRRD_L": 3}, {"tRRD_L": 4}, "tRRD_L (3) must be at least tRRD_S (4)"),
-    ({"tREFI": 539}, {"tREFI": 540},
-     "tREFI (539) must be at least 540 = max(tRAS + 15 + tRP + tRFC, tRC, A) + A + tRCD + tCCD_L "
-     "+ tCCD_S - 2 with A = max(tRRD_L, tFAW) = 26, tRAS + 15 + tRP + tRFC = 39 + 15 + 16 + 420 = 490, "
-     "tRC = 55, tRCD = 16, tCCD_L = 6, tCCD_S = 4: a request must be served between two refreshes"),
-    # tRC and tFAW can dominate the bound too
-    ({"tRC": 600, "tREFI": 649}, {"tRC": 600, "tREFI": 650}, "tREFI (649) must be at least 650 = "),
-    ({"tFAW": 500, "tREFI": 1023}, {"tFAW": 500, "tREFI": 1024}, "tREFI (1023) must be at least 1024 = "),
-])
+@pytest.mark.parametrize(
+    "bad, boundary, message",
+    [
+        (
+            {"tRAS": 24, "tRC": 40},
+            {"tRAS": 25, "tRC": 41},
+            "tRAS (24) must be at least tRCD + tRTP (16 + 9): a row must stay open long enough to be read once",
+        ),
+        ({"tCCD_L": 3}, {"tCCD_L": 4}, "tCCD_L (3) must be at least tCCD_S (4)"),
+        ({"tRRD_L": 3}, {"tRRD_L": 4}, "tRRD_L (3) must be at least tRRD_S (4)"),
+        (
+            {"tREFI": 539},
+            {"tREFI": 540},
+            "tREFI (539) must be at least 540 = max(tRAS + 15 + tRP + tRFC, tRC, A) + A + tRCD + tCCD_L "
+            "+ tCCD_S - 2 with A = max(tRRD_L, tFAW) = 26, tRAS + 15 + tRP + tRFC = 39 + 15 + 16 + 420 = 490, "
+            "tRC = 55, tRCD = 16, tCCD_L = 6, tCCD_S = 4: a request must be served between two refreshes",
+        ),
+        # tRC and tFAW can dominate the bound too
+        ({"tRC": 600, "tREFI": 649}, {"tRC": 600, "tREFI": 650}, "tREFI (649) must be at least 650 = "),
+        ({"tFAW": 500, "tREFI": 1023}, {"tFAW": 500, "tREFI": 1024}, "tREFI (1023) must be at least 1024 = "),
+    ],
+)
 def test_each_rule_rejects_the_bad_value_and_accepts_the_boundary(bad, boundary, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         DDR4Timing(**bad)

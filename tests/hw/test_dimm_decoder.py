@@ -21,13 +21,35 @@ def random_words(rng, count):
     for _ in range(count):
         kind = rng.choice(["lookup"] * 6 + ["control"] * 2 + ["illegal"])
         rank = int(rng.integers(0, 4))
-        opcode = (int(rng.choice(sorted(LOOKUP_OPCODES))) if kind == "lookup"
-                  else int(rng.choice(CONTROL)) if kind == "control" else 0)
-        daddr = int(daddr_compose(rank=rank, bank_group=int(rng.integers(0, 4)), bank=int(rng.integers(0, 4)),
-                                  row=int(rng.integers(0, 1 << 16)), column=int(rng.integers(0, 1024))))
-        word = words_to_ints(pack({"opcode": opcode or 1, "ddr_cmd": int(rng.integers(0, 8)), "daddr": daddr,
-                                   "vsize": int(rng.integers(0, 8)), "weight": float(rng.standard_normal()),
-                                   "locality": int(rng.integers(0, 2)), "psum_tag": int(rng.integers(0, 16))}))[0]
+        opcode = (
+            int(rng.choice(sorted(LOOKUP_OPCODES)))
+            if kind == "lookup"
+            else int(rng.choice(CONTROL))
+            if kind == "control"
+            else 0
+        )
+        daddr = int(
+            daddr_compose(
+                rank=rank,
+                bank_group=int(rng.integers(0, 4)),
+                bank=int(rng.integers(0, 4)),
+                row=int(rng.integers(0, 1 << 16)),
+                column=int(rng.integers(0, 1024)),
+            )
+        )
+        word = words_to_ints(
+            pack(
+                {
+                    "opcode": opcode or 1,
+                    "ddr_cmd": int(rng.integers(0, 8)),
+                    "daddr": daddr,
+                    "vsize": int(rng.integers(0, 8)),
+                    "weight": float(rng.standard_normal()),
+                    "locality": int(rng.integers(0, 2)),
+                    "psum_tag": int(rng.integers(0, 16)),
+                }
+            )
+        )[0]
         if kind == "illegal":
             word = (word & ~0xF) | int(rng.choice(UNDEFINED))
         words.append((word, kind, rank))
@@ -89,8 +111,9 @@ def test_a_control_word_is_held_for_a_rank_that_is_not_ready():
     """Rank 1 is never ready: the EOP stays offered to it, rank 0 takes it once, and the
     next word waits."""
     dut = DimmDecoder(ranks=2)
-    eop = words_to_ints(pack({"opcode": Opcode.EOP, "ddr_cmd": 0, "daddr": 1, "vsize": 0, "weight": 0.0,
-                              "locality": 0, "psum_tag": 0}))[0]
+    eop = words_to_ints(
+        pack({"opcode": Opcode.EOP, "ddr_cmd": 0, "daddr": 1, "vsize": 0, "weight": 0.0, "locality": 0, "psum_tag": 0})
+    )[0]
     seen = {"o0": 0, "ready": []}
 
     async def bench(ctx):

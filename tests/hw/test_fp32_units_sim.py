@@ -39,8 +39,7 @@ def stream_through(dut, inputs: list, *, stall: float = 0.0, seed: int = 0):
                 ctx.set(dut.i.payload, inputs[sent])
             accept = rng.random() >= stall
             ctx.set(dut.o.ready, accept)
-            _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(
-                dut.i.ready, dut.o.valid, dut.o.payload)
+            _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
             if offer and i_ready:
                 sent += 1
                 accepted_at.append(cycle)
@@ -113,9 +112,14 @@ def run_lane(unit, vectors: dict[str, np.ndarray], *, stall: float, seed: int = 
     return accepted, received
 
 
-@pytest.mark.parametrize("mul_latency,add_latency,stall,count", [
-    (4, 3, 0.3, 700), (1, 1, 0.3, 300), (2, 5, 0.0, 300),
-])
+@pytest.mark.parametrize(
+    "mul_latency,add_latency,stall,count",
+    [
+        (4, 3, 0.3, 700),
+        (1, 1, 0.3, 300),
+        (2, 5, 0.0, 300),
+    ],
+)
 def test_lane(mul_latency, add_latency, stall, count):
     unit = FP32Lane(mul_latency=mul_latency, add_latency=add_latency)
     vectors = vec.lane_vectors(count, seed=mul_latency)
@@ -131,20 +135,24 @@ def test_vector_lane():
     unit = FP32VectorLane(lanes=lanes, mul_latency=2, add_latency=1)
     count = 200
     per_lane = [vec.lane_vectors(count, seed=10 + k) for k in range(lanes)]
-    inputs = [
-        {n: [int(per_lane[k][n][j]) for k in range(lanes)] for n in ("acc", "a", "b", "c")}
-        for j in range(count)
-    ]
+    inputs = [{n: [int(per_lane[k][n][j]) for k in range(lanes)] for n in ("acc", "a", "b", "c")} for j in range(count)]
     outputs, _, _ = stream_through(unit, inputs, stall=0.3, seed=7)
     for k in range(lanes):
         check(per_lane[k], vec.lane_reference(**per_lane[k]), [o.result[k] for o in outputs])
 
 
-@pytest.mark.parametrize("factory,kwargs", [
-    (FP32Adder, {"latency": 0}), (FP32Adder, {"latency": 9}), (FP32Adder, {"latency": True}),
-    (FP32Multiplier, {"latency": 0}), (FP32Lane, {"add_latency": 9}),
-    (FP32VectorLane, {"lanes": 3}), (FP32VectorLane, {"mul_latency": 0}),
-])
+@pytest.mark.parametrize(
+    "factory,kwargs",
+    [
+        (FP32Adder, {"latency": 0}),
+        (FP32Adder, {"latency": 9}),
+        (FP32Adder, {"latency": True}),
+        (FP32Multiplier, {"latency": 0}),
+        (FP32Lane, {"add_latency": 9}),
+        (FP32VectorLane, {"lanes": 3}),
+        (FP32VectorLane, {"mul_latency": 0}),
+    ],
+)
 def test_rejects_bad_parameters(factory, kwargs):
     with warnings.catch_warnings():
         # The half-built component is never elaborated: collect it here, quietly.

@@ -70,10 +70,19 @@ def test_numpy_packing_matches_the_amaranth_layout():
 
 
 def test_field_positions_are_as_documented():
-    word = words_to_ints(pack({
-        "opcode": Opcode.WSUM, "ddr_cmd": 0b101, "daddr": 0xDEADBEEF, "vsize": 3,
-        "weight": 1.0, "locality": 1, "psum_tag": 0xA,
-    }))[0]
+    word = words_to_ints(
+        pack(
+            {
+                "opcode": Opcode.WSUM,
+                "ddr_cmd": 0b101,
+                "daddr": 0xDEADBEEF,
+                "vsize": 3,
+                "weight": 1.0,
+                "locality": 1,
+                "psum_tag": 0xA,
+            }
+        )
+    )[0]
     assert word & 0xF == Opcode.WSUM.value
     assert (word >> 4) & 0x7 == 0b101
     assert (word >> 7) & 0xFFFFFFFF == 0xDEADBEEF
@@ -84,10 +93,17 @@ def test_field_positions_are_as_documented():
 
 
 def test_scalars_broadcast_against_arrays():
-    words = pack({
-        "opcode": Opcode.SUM, "ddr_cmd": 0, "daddr": np.arange(5), "vsize": 2,
-        "weight": 1.0, "locality": 0, "psum_tag": 7,
-    })
+    words = pack(
+        {
+            "opcode": Opcode.SUM,
+            "ddr_cmd": 0,
+            "daddr": np.arange(5),
+            "vsize": 2,
+            "weight": 1.0,
+            "locality": 0,
+            "psum_tag": 7,
+        }
+    )
     insts = unpack(words)
     assert list(insts["daddr"]) == [0, 1, 2, 3, 4]
     assert set(insts["psum_tag"]) == {7}
@@ -99,16 +115,23 @@ def test_int_conversion_round_trip():
 
 
 def valid_fields(**overrides):
-    fields = {"opcode": Opcode.SUM, "ddr_cmd": 0, "daddr": 0, "vsize": 1, "weight": 1.0,
-              "locality": 0, "psum_tag": 0}
+    fields = {"opcode": Opcode.SUM, "ddr_cmd": 0, "daddr": 0, "vsize": 1, "weight": 1.0, "locality": 0, "psum_tag": 0}
     fields.update(overrides)
     return fields
 
 
-@pytest.mark.parametrize("name,value,width", [
-    ("ddr_cmd", 8, 3), ("daddr", 1 << 32, 32), ("vsize", 8, 3), ("locality", 2, 1),
-    ("psum_tag", 16, 4), ("psum_tag", -1, 4), ("opcode", 16, 4),
-])
+@pytest.mark.parametrize(
+    "name,value,width",
+    [
+        ("ddr_cmd", 8, 3),
+        ("daddr", 1 << 32, 32),
+        ("vsize", 8, 3),
+        ("locality", 2, 1),
+        ("psum_tag", 16, 4),
+        ("psum_tag", -1, 4),
+        ("opcode", 16, 4),
+    ],
+)
 def test_value_that_does_not_fit_raises_naming_field_and_value(name, value, width):
     message = f"field {name!r} value {value} does not fit in {width} bits (0..{(1 << width) - 1})"
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -184,7 +207,7 @@ def test_fused8_rows_to_device_layout():
     fused = quantize_fused8(np.random.default_rng(4).standard_normal((5, 12)).astype(np.float32))
     device = fused8_to_device(fused)
     assert device.shape == fused.shape
-    assert np.array_equal(device[:, :Q8_HEADER_BYTES], fused[:, 12:])   # scale, bias first
-    assert np.array_equal(device[:, Q8_HEADER_BYTES:], fused[:, :12])   # then the D bytes
+    assert np.array_equal(device[:, :Q8_HEADER_BYTES], fused[:, 12:])  # scale, bias first
+    assert np.array_equal(device[:, Q8_HEADER_BYTES:], fused[:, :12])  # then the D bytes
     with pytest.raises(ValueError, match=re.escape("fused 8-bit rows must be uint8 (rows, D+8) with D >= 1")):
         fused8_to_device(np.zeros((2, 8), np.uint8))

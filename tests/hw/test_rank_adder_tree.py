@@ -58,8 +58,14 @@ def simulate(dut, beats, *, seed, gap=0.3, stall=0.3, max_cycles=5000):
             assert len(set(taken)) == 1, f"seed {seed}: inputs taken {taken}: they must move together"
             emitted = ready and ctx.get(dut.o.valid)
             if emitted:
-                out.append((ctx.get(dut.o.payload.tag), ctx.get(dut.o.payload.beat), ctx.get(dut.o.payload.last),
-                            [ctx.get(dut.o.payload.data[k]) for k in range(dut.lanes)]))
+                out.append(
+                    (
+                        ctx.get(dut.o.payload.tag),
+                        ctx.get(dut.o.payload.beat),
+                        ctx.get(dut.o.payload.last),
+                        [ctx.get(dut.o.payload.data[k]) for k in range(dut.lanes)],
+                    )
+                )
             for queue, took in zip(pending, taken):
                 if took:
                     queue.pop(0)
@@ -82,8 +88,10 @@ def simulate(dut, beats, *, seed, gap=0.3, stall=0.3, max_cycles=5000):
 def test_pairwise_tree_is_bit_exact_under_gaps_and_backpressure(ranks, lanes):
     seed = SEED + 10 * ranks + lanes
     rng = np.random.default_rng(seed)
-    special = np.array([0, NEG_ZERO, INF, INF | SIGN, QNAN, SNAN, MAX_NORMAL, MAX_NORMAL | SIGN,
-                        MIN_SUBNORMAL, MAX_SUBNORMAL | SIGN], np.uint32).view(np.float32)
+    special = np.array(
+        [0, NEG_ZERO, INF, INF | SIGN, QNAN, SNAN, MAX_NORMAL, MAX_NORMAL | SIGN, MIN_SUBNORMAL, MAX_SUBNORMAL | SIGN],
+        np.uint32,
+    ).view(np.float32)
     pool = np.concatenate([special, rng.standard_normal(200).astype(np.float32) * 1e3])
     count = 60
     values = rng.choice(pool, (ranks, count, lanes)).astype(np.float32)
@@ -99,7 +107,8 @@ def test_pairwise_tree_is_bit_exact_under_gaps_and_backpressure(ranks, lanes):
         got = np.array(data, np.uint32)
         nan = np.isnan(got.view(np.float32)) & np.isnan(want[n])
         assert ((got == want[n].view(np.uint32)) | nan).all(), (
-            f"seed {seed} beat {n}: got {[hex(x) for x in got]}, want {[hex(x) for x in want[n].view(np.uint32)]}")
+            f"seed {seed} beat {n}: got {[hex(x) for x in got]}, want {[hex(x) for x in want[n].view(np.uint32)]}"
+        )
 
 
 def test_latency_is_log2_ranks_adder_latencies():
@@ -128,7 +137,11 @@ def test_latency_is_log2_ranks_adder_latencies():
 
 
 def test_bad_parameters_are_rejected():
-    for kwargs, words in [({"ranks": 3}, "ranks"), ({"ranks": 2.0}, "ranks"), ({"lanes": 3}, "lanes"),
-                          ({"add_latency": 0}, "add_latency")]:
+    for kwargs, words in [
+        ({"ranks": 3}, "ranks"),
+        ({"ranks": 2.0}, "ranks"),
+        ({"lanes": 3}, "lanes"),
+        ({"add_latency": 0}, "add_latency"),
+    ]:
         with pytest.raises(ValueError, match=words):
             RankAdderTree(**{"ranks": 2, "lanes": 4, "beat_width": 2, **kwargs})

@@ -8,12 +8,15 @@ from verif.runner import run_block_tests
 pytestmark = pytest.mark.rtl
 
 
-@pytest.mark.parametrize("size_bytes,ways", [
-    (8 * 1024, 4),
-    (8 * 1024, 1),  # direct-mapped
-    (128 * 1024, 4),  # the default
-    (1024, 2),  # 8 sets: evictions and LRU order everywhere
-])
+@pytest.mark.parametrize(
+    "size_bytes,ways",
+    [
+        (8 * 1024, 4),
+        (8 * 1024, 1),  # direct-mapped
+        (128 * 1024, 4),  # the default
+        (1024, 2),  # 8 sets: evictions and LRU order everywhere
+    ],
+)
 def test_rank_cache_rtl(size_bytes, ways):
     run_block_tests(
         "rank_cache",

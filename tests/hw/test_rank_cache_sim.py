@@ -31,10 +31,17 @@ class Harness:
         self.lookup_f = fields_of(self.dut.lookup)
         self.fill_f = fields_of(self.dut.fill)
         self.result_f = fields_of(self.dut.result)
-        self.sb = Scoreboard(size_bytes=size_bytes, ways=ways, lookup=self.lookup_f,
-                             fill=self.fill_f, result=self.result_f)
-        self.traffic = Traffic(sets=self.sb.sets, ways=ways, addr_bits=line_address_layout().size,
-                               line_bits=512, id_width=6, rng=random.Random(seed))
+        self.sb = Scoreboard(
+            size_bytes=size_bytes, ways=ways, lookup=self.lookup_f, fill=self.fill_f, result=self.result_f
+        )
+        self.traffic = Traffic(
+            sets=self.sb.sets,
+            ways=ways,
+            addr_bits=line_address_layout().size,
+            line_bits=512,
+            id_width=6,
+            rng=random.Random(seed),
+        )
         self.rng = random.Random(seed + 1)
         self.gap, self.stall, self.fill_gap = gap, stall, fill_gap
         self.lookup_q: collections.deque[int] = collections.deque()
@@ -73,13 +80,17 @@ class Harness:
         ctx.set(dut.result.ready, self.rng.random() >= self.stall)
         ctx.set(dut.invalidate, cycle in self.invalidate_at)
         sample = CycleSample(
-            lookup_valid=int(offer_lookup), lookup_ready=ctx.get(dut.lookup.ready),
+            lookup_valid=int(offer_lookup),
+            lookup_ready=ctx.get(dut.lookup.ready),
             lookup_payload=self.lookup_q[0] if offer_lookup else None,
-            fill_valid=int(offer_fill), fill_ready=ctx.get(dut.fill.ready),
+            fill_valid=int(offer_fill),
+            fill_ready=ctx.get(dut.fill.ready),
             fill_payload=self.fill_q[0] if offer_fill else None,
-            result_valid=ctx.get(dut.result.valid), result_ready=ctx.get(dut.result.ready),
+            result_valid=ctx.get(dut.result.valid),
+            result_ready=ctx.get(dut.result.ready),
             result_payload=ctx.get(dut.result.payload.as_value()),
-            invalidate=int(cycle in self.invalidate_at), busy=ctx.get(dut.busy),
+            invalidate=int(cycle in self.invalidate_at),
+            busy=ctx.get(dut.busy),
             counters=tuple(ctx.get(getattr(dut, name)) for name in COUNTERS),
         )
         if not sample.result_valid:
@@ -93,8 +104,7 @@ class Harness:
 
     async def idle(self, ctx):
         """Run until every queued operation is done and the cache is not busy."""
-        while (self.lookup_q or self.fill_q or self.traffic.pending_fills or self.sb.expected
-               or self.sb._busy_run):
+        while self.lookup_q or self.fill_q or self.traffic.pending_fills or self.sb.expected or self.sb._busy_run:
             await self.step(ctx)
         for _ in range(3):
             await self.step(ctx)
@@ -107,16 +117,18 @@ class Harness:
         sim.run()
 
 
-@pytest.mark.parametrize("size_bytes,ways,lookups,gap,stall", [
-    (1024, 2, 500, 0.0, 0.0),  # 8 sets: evictions everywhere, full rate
-    (1024, 2, 400, 0.2, 0.4),
-    (8192, 4, 400, 0.1, 0.3),
-    (8192, 1, 300, 0.0, 0.2),  # direct-mapped
-    (2048, 8, 300, 0.2, 0.2),  # 4 sets of 8 ways
-])
+@pytest.mark.parametrize(
+    "size_bytes,ways,lookups,gap,stall",
+    [
+        (1024, 2, 500, 0.0, 0.0),  # 8 sets: evictions everywhere, full rate
+        (1024, 2, 400, 0.2, 0.4),
+        (8192, 4, 400, 0.1, 0.3),
+        (8192, 1, 300, 0.0, 0.2),  # direct-mapped
+        (2048, 8, 300, 0.2, 0.2),  # 4 sets of 8 ways
+    ],
+)
 def test_random_traffic_against_model(size_bytes, ways, lookups, gap, stall):
-    h = Harness(size_bytes=size_bytes, ways=ways, seed=size_bytes + ways, gap=gap, stall=stall,
-                fill_gap=0.2)
+    h = Harness(size_bytes=size_bytes, ways=ways, seed=size_bytes + ways, gap=gap, stall=stall, fill_gap=0.2)
     sets = h.sb.sets
     h.invalidate_at = {sets + 40 + lookups}  # in the middle of the traffic
 
@@ -130,9 +142,14 @@ def test_random_traffic_against_model(size_bytes, ways, lookups, gap, stall):
     sb = h.sb
     assert sb.results == lookups
     assert sb.busy_runs == [sets, sets]  # reset sweep + the invalidate
-    for event in ("lookup.outcome:hit", "lookup.outcome:miss", "lookup.outcome:bypass",
-                  "hazard:lookup_lookup_same_set", "hazard:fill_lookup_same_set",
-                  "invalidate:invalidate"):
+    for event in (
+        "lookup.outcome:hit",
+        "lookup.outcome:miss",
+        "lookup.outcome:bypass",
+        "hazard:lookup_lookup_same_set",
+        "hazard:fill_lookup_same_set",
+        "invalidate:invalidate",
+    ):
         assert sb.events[event], f"{event} never happened"
     if ways > 1:
         assert sb.events["fill.outcome:eviction"]
@@ -164,8 +181,7 @@ def test_back_to_back_same_set_lru():
     assert h.sb.model.lru_order(3) == [c, b]
     assert h.sb.events["hazard:lookup_lookup_same_set"] >= 4
     assert h.sb.events["fill.outcome:eviction"] == 1
-    assert h.sb.model.counters() == {"hits": 7, "misses": 1, "bypasses": 1, "fills": 3,
-                                     "evictions": 1}
+    assert h.sb.model.counters() == {"hits": 7, "misses": 1, "bypasses": 1, "fills": 3, "evictions": 1}
 
 
 def test_fill_then_lookup_same_line_next_cycle():
@@ -215,19 +231,24 @@ def test_interface_layouts():
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-@pytest.mark.parametrize("kwargs,message", [
-    ({"size_bytes": 3000}, "size_bytes must be a power of two, got 3000"),
-    ({"size_bytes": True}, "size_bytes must be a power of two"),
-    ({"ways": 3}, "ways must be a power of two from 1 to 16, got 3"),
-    ({"ways": 32}, "ways must be a power of two from 1 to 16, got 32"),
-    ({"ways": 0}, "ways must be a power of two from 1 to 16, got 0"),
-    ({"size_bytes": 128, "ways": 4}, r"size_bytes \(128\) must hold at least one set of 4 ways"),
-    ({"size_bytes": 256, "ways": 4},
-     r"gives a single set; the hardware needs at least 2 sets \(size_bytes >= 512\)"),
-    ({"size_bytes": 1 << 34, "ways": 1}, "more than the 134217728 lines"),
-    ({"id_width": 0}, "id_width must be an integer from 1 to 32, got 0"),
-    ({"geometry": "ddr4"}, "geometry must be a DDR4Geometry"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"size_bytes": 3000}, "size_bytes must be a power of two, got 3000"),
+        ({"size_bytes": True}, "size_bytes must be a power of two"),
+        ({"ways": 3}, "ways must be a power of two from 1 to 16, got 3"),
+        ({"ways": 32}, "ways must be a power of two from 1 to 16, got 32"),
+        ({"ways": 0}, "ways must be a power of two from 1 to 16, got 0"),
+        ({"size_bytes": 128, "ways": 4}, r"size_bytes \(128\) must hold at least one set of 4 ways"),
+        (
+            {"size_bytes": 256, "ways": 4},
+            r"gives a single set; the hardware needs at least 2 sets \(size_bytes >= 512\)",
+        ),
+        ({"size_bytes": 1 << 34, "ways": 1}, "more than the 134217728 lines"),
+        ({"id_width": 0}, "id_width must be an integer from 1 to 32, got 0"),
+        ({"geometry": "ddr4"}, "geometry must be a DDR4Geometry"),
+    ],
+)
 def test_parameter_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RankCache(**kwargs)

@@ -35,8 +35,9 @@ class Model:
         out = []
         if not reserved and 1 <= elements <= self.max_elements:
             beats = -(-elements // self.lanes)
-            self.mismatches += sum(1 for t in range(16) if self.written[t]
-                                   and (not mask >> t & 1 or self.written[t] > beats))
+            self.mismatches += sum(
+                1 for t in range(16) if self.written[t] and (not mask >> t & 1 or self.written[t] > beats)
+            )
             for tag in range(16):
                 if mask >> tag & 1:
                     for b in range(beats):
@@ -74,7 +75,8 @@ def run(dut, program, *, stall=0.0, seed=0, garbage=False):
     expected_beats = sum(
         len([t for t in range(16) if op[1] >> t & 1]) * -(-op[2] // lanes)
         for op in program
-        if op[0] == "drain" and not op[3] and 1 <= op[2] <= dut.max_elements)
+        if op[0] == "drain" and not op[3] and 1 <= op[2] <= dut.max_elements
+    )
     reset = Signal()
     result = {}
 
@@ -84,8 +86,16 @@ def run(dut, program, *, stall=0.0, seed=0, garbage=False):
             ctx.set(dut.i.valid, 1)
             for tag in range(16):
                 for beat in range(dut.max_beats):
-                    ctx.set(dut.i.payload, {"tag": tag, "beat": beat, "a": bits([1.0] * lanes),
-                                             "b": bits([3.5 + beat] * lanes), "c": bits([-0.0] * lanes)})
+                    ctx.set(
+                        dut.i.payload,
+                        {
+                            "tag": tag,
+                            "beat": beat,
+                            "a": bits([1.0] * lanes),
+                            "b": bits([3.5 + beat] * lanes),
+                            "c": bits([-0.0] * lanes),
+                        },
+                    )
                     while not ctx.get(dut.i.ready):
                         await ctx.tick()
                     await ctx.tick()
@@ -110,7 +120,8 @@ def run(dut, program, *, stall=0.0, seed=0, garbage=False):
             ready = rng.random() >= stall
             ctx.set(dut.o.ready, ready)
             _, _, i_ready, d_ready, o_valid, o_payload = await ctx.tick().sample(
-                dut.i.ready, dut.drain.ready, dut.o.valid, dut.o.payload)
+                dut.i.ready, dut.drain.ready, dut.o.valid, dut.o.payload
+            )
             if offer and ((op[0] == "beat" and i_ready) or (op[0] == "drain" and d_ready)):
                 pos += 1
                 offered = False
@@ -119,7 +130,8 @@ def run(dut, program, *, stall=0.0, seed=0, garbage=False):
             cycle += 1
             assert cycle < 50 * len(program) + 1000, (
                 f"the datapath stopped: {pos} of {len(program)} operations taken, "
-                f"{len(outputs)} of {expected_beats} beats out")
+                f"{len(outputs)} of {expected_beats} beats out"
+            )
         ctx.set(dut.i.valid, 0)
         ctx.set(dut.drain.valid, 0)
         await ctx.tick().repeat(dut.latency + 2)
@@ -191,11 +203,18 @@ def test_drain_clears_every_tag_over_its_whole_length():
     ones, zeros, mz = np.ones(4, F32), np.zeros(4, F32), np.full(4, -0.0, F32)
     row = [("beat", t, b, ones, ones * F32(b + 1), mz) for t in (2, 9) for b in range(4)]
     one_beat = [("beat", t, 0, ones, ones, mz) for t in (2, 9)]
-    program = (row + [("drain", 0, 16, 0)]          # empty mask: 2 mismatches
-               + row + [("drain", 1 << 2, 8, 0)]     # short, 9 missing: 2 mismatches
-               + row + [("drain", 1 << 2, 16, 1)]    # malformed: nothing, no mismatch count
-               + row + [("drain", 0b11 << 8, 0, 0)]  # malformed (elements 0)
-               + one_beat + [("drain", 1 << 2 | 1 << 9, 16, 0)])
+    program = (
+        row
+        + [("drain", 0, 16, 0)]  # empty mask: 2 mismatches
+        + row
+        + [("drain", 1 << 2, 8, 0)]  # short, 9 missing: 2 mismatches
+        + row
+        + [("drain", 1 << 2, 16, 1)]  # malformed: nothing, no mismatch count
+        + row
+        + [("drain", 0b11 << 8, 0, 0)]  # malformed (elements 0)
+        + one_beat
+        + [("drain", 1 << 2 | 1 << 9, 16, 0)]
+    )
     got, mismatches, _ = run(dut, program)
     b1, z = bits(ones), bits(zeros)
     s = lambda b: bits(ones * F32(b + 1))  # noqa: E731
@@ -210,8 +229,7 @@ def test_rows_of_four_beats_accumulate_without_stalls():
     dut = RankDatapath()
     one = np.ones(4, F32)
     rows = 8
-    program = [("beat", 5, b, one, one * F32(b + 1), np.full(4, -0.0, F32))
-               for _ in range(rows) for b in range(4)]
+    program = [("beat", 5, b, one, one * F32(b + 1), np.full(4, -0.0, F32)) for _ in range(rows) for b in range(4)]
     waits, out = [], []
 
     async def testbench(ctx):

@@ -19,8 +19,15 @@ def random_legal_timing(seed: int) -> dict[str, int]:
     tRC > tRAS + tRP, tCCD_L == tCCD_S, small gaps and a short tREFI."""
     rng = random.Random(seed)
     while True:
-        t = {"tRCD": rng.randint(8, 20), "tCL": rng.randint(8, 20), "tRP": rng.randint(8, 20),
-             "tRTP": rng.randint(4, 10), "tBL": 4, "tRRD_S": rng.randint(2, 6), "tRFC": rng.randint(80, 200)}
+        t = {
+            "tRCD": rng.randint(8, 20),
+            "tCL": rng.randint(8, 20),
+            "tRP": rng.randint(8, 20),
+            "tRTP": rng.randint(4, 10),
+            "tBL": 4,
+            "tRRD_S": rng.randint(2, 6),
+            "tRFC": rng.randint(80, 200),
+        }
         t["tRAS"] = t["tRCD"] + t["tRTP"] + rng.randint(0, 15)
         t["tRC"] = t["tRAS"] + t["tRP"] + rng.randint(1, 12)
         t["tCCD_S"] = t["tCCD_L"] = rng.randint(4, 7)
@@ -40,11 +47,22 @@ CONFIGS = {
     # Everything small: the ROB (8 lines) and the DRAM request buffer fill up, 8 lanes make
     # a 64 B row 2 beats (the accumulation interlock stalls), refresh comes every 2000
     # cycles, a 1 KiB 2-way cache thrashes.
-    "stress": {"cache_size_bytes": 1024, "cache_ways": 2, "lanes": 8, "rob_lines": 8,
-               "scheduler_depth": 4, "tREFI": 2000},
+    "stress": {
+        "cache_size_bytes": 1024,
+        "cache_ways": 2,
+        "lanes": 8,
+        "rob_lines": 8,
+        "scheduler_depth": 4,
+        "tREFI": 2000,
+    },
     # Random legal timings; max_elements 64, so fp32 rows of 5-7 bursts are malformed.
-    "timing": {"cache_size_bytes": 2048, "cache_ways": 2, "max_elements": 64, "scheduler_depth": 8,
-               **random_legal_timing(20240917)},
+    "timing": {
+        "cache_size_bytes": 2048,
+        "cache_ways": 2,
+        "max_elements": 64,
+        "scheduler_depth": 8,
+        **random_legal_timing(20240917),
+    },
 }
 #: Fixed seeds (``RECNMP_SEED`` replaces them); each cocotb test derives its own from it.
 SEEDS = {"default": 2024, "stress": 7, "timing": 31}
@@ -58,5 +76,4 @@ ENV = {
 @pytest.mark.parametrize("config", CONFIGS)
 def test_rank_nmp(config):
     print(f"rank_nmp {config}: {CONFIGS[config]}, seed {SEEDS[config]}")
-    run_block_tests("rank_nmp", "verif.tb.rank_nmp", params=CONFIGS[config], seed=SEEDS[config],
-                    extra_env=ENV[config])
+    run_block_tests("rank_nmp", "verif.tb.rank_nmp", params=CONFIGS[config], seed=SEEDS[config], extra_env=ENV[config])

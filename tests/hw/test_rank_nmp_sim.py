@@ -15,10 +15,9 @@ import os
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
-from hw.isa import ConfigRegister, Opcode, config_daddr, eop_daddr, pack, words_to_ints
+from hw.ddr4 import DDR4Geometry, DDR4Timing
+from hw.isa import ConfigRegister, Opcode, eop_daddr
 from hw.rank_nmp import RankNMP
 from sim_models.rank_nmp import COUNTERS, RankNMPModel, beats_equal
 from verif.amaranth_harness import RankNMPHarness, parts_state
@@ -29,14 +28,23 @@ G = DDR4Geometry()
 F32 = np.float32
 LOOKUPS = (Opcode.SUM, Opcode.WSUM, Opcode.SUM_Q8, Opcode.WSUM_Q8)
 ILLEGAL_OPCODES = (0, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF)
-SPECIAL_WEIGHTS = (0x7FC00000, 0x7FA00001, 0xFFFFFFFF, 0x7F800000, 0xFF800000,  # NaNs, +-inf
-                   0x00000001, 0x80000000, 0x00000000, 0x3F800000, 0xC0400000)  # subnormal, +-0
+SPECIAL_WEIGHTS = (
+    0x7FC00000,
+    0x7FA00001,
+    0xFFFFFFFF,
+    0x7F800000,
+    0xFF800000,  # NaNs, +-inf
+    0x00000001,
+    0x80000000,
+    0x00000000,
+    0x3F800000,
+    0xC0400000,
+)  # subnormal, +-0
 
 
 def word(opcode, *, daddr=0, vsize=0, weight_bits=0x3F800000, locality=0, tag=0, ddr_cmd=0):
     """A 79-bit instruction word with raw fields (any opcode, any weight bits)."""
-    return (int(opcode) | ddr_cmd << 4 | int(daddr) << 7 | vsize << 39 | weight_bits << 42
-            | locality << 74 | tag << 75)
+    return int(opcode) | ddr_cmd << 4 | int(daddr) << 7 | vsize << 39 | weight_bits << 42 | locality << 74 | tag << 75
 
 
 def addr(bg, bank, row, column):
@@ -97,8 +105,7 @@ def random_words(rng, rows, *, lanes, max_elements, packets, lookups):
             if op in (Opcode.SUM, Opcode.WSUM) and vsize > max_fp32_vsize and rng.random() < 0.8:
                 vsize = int(rng.integers(1, max_fp32_vsize + 1)) if max_fp32_vsize else vsize
             tag = int(rng.integers(0, 16))
-            weight = int(rng.choice(SPECIAL_WEIGHTS)) if rng.random() < 0.3 else \
-                int(special_f32_bits(rng, 1)[0])
+            weight = int(rng.choice(SPECIAL_WEIGHTS)) if rng.random() < 0.3 else int(special_f32_bits(rng, 1)[0])
             r = rng.random()
             if r < 0.04:
                 words.append(config(int(rng.integers(1, max_elements + 1))))
@@ -109,8 +116,17 @@ def random_words(rng, rows, *, lanes, max_elements, packets, lookups):
                 words.append(word(int(rng.choice(ILLEGAL_OPCODES)), daddr=daddr, vsize=vsize, tag=tag))
             elif r < 0.13:
                 words += malformed_words(rng, daddr, vsize, op, tag, max_elements)
-            words.append(word(op, daddr=daddr, vsize=vsize, weight_bits=weight, tag=tag,
-                              locality=int(rng.integers(0, 2)), ddr_cmd=int(rng.integers(0, 8))))
+            words.append(
+                word(
+                    op,
+                    daddr=daddr,
+                    vsize=vsize,
+                    weight_bits=weight,
+                    tag=tag,
+                    locality=int(rng.integers(0, 2)),
+                    ddr_cmd=int(rng.integers(0, 8)),
+                )
+            )
             tags.add(tag)
             longest = max(longest, 16 * vsize if op in (Opcode.SUM, Opcode.WSUM) else (d or 64))
         mask = 0
@@ -132,9 +148,11 @@ def random_words(rng, rows, *, lanes, max_elements, packets, lookups):
         words.append(eop(mask, elements))
     # At least one of each error kind, wherever it falls.
     daddr, vsize = rows[0]
-    for extra in ([word(int(rng.choice(ILLEGAL_OPCODES)), daddr=daddr, vsize=vsize)],
-                  malformed_words(rng, daddr, vsize, Opcode.SUM, 0, max_elements),
-                  [word(Opcode.SUM_Q8, daddr=daddr, vsize=vsize, tag=3), eop(1 << 4, 1)]):
+    for extra in (
+        [word(int(rng.choice(ILLEGAL_OPCODES)), daddr=daddr, vsize=vsize)],
+        malformed_words(rng, daddr, vsize, Opcode.SUM, 0, max_elements),
+        [word(Opcode.SUM_Q8, daddr=daddr, vsize=vsize, tag=3), eop(1 << 4, 1)],
+    ):
         at = int(rng.integers(0, len(words) + 1))
         words[at:at] = extra
     return words
@@ -150,7 +168,8 @@ def malformed_words(rng, daddr, vsize, op, tag, max_elements):
         word(op, daddr=daddr | int(rng.integers(1, 8)), vsize=vsize, tag=tag),  # unaligned
         word(op, daddr=(daddr & ~0x3FF) | 8 * int(rng.integers(122, 128)), vsize=7, tag=tag),  # row end
         word(Opcode.WSUM, daddr=daddr, vsize=min(7, max_fp32_vsize + 1), tag=tag),  # too long
-        config(0), config(max_elements + int(rng.integers(1, 100))),
+        config(0),
+        config(max_elements + int(rng.integers(1, 100))),
         config(5, register=int(rng.integers(1, 256))),
         word(Opcode.SUM_Q8, daddr=daddr & ~0x3FF, vsize=1, tag=tag),  # after a D that does not fit
     ][rule]
@@ -170,10 +189,12 @@ def compare(got, want, counters, want_counters, seed, what=""):
         assert beats_equal(g, w), (
             f"seed {seed}{what}: beat {n}: got tag {g.tag} beat {g.beat} last {g.last} "
             f"{[hex(x) for x in g.data]}, expected tag {w.tag} beat {w.beat} last {w.last} "
-            f"{[hex(int(x)) for x in w.data]}")
+            f"{[hex(int(x)) for x in w.data]}"
+        )
     for name in COUNTERS:
         assert counters[name] == want_counters[name], (
-            f"seed {seed}{what}: counter {name} = {counters[name]}, expected {want_counters[name]}")
+            f"seed {seed}{what}: counter {name} = {counters[name]}, expected {want_counters[name]}"
+        )
 
 
 def psum_pattern(seed, *, long_stalls=True):
@@ -181,7 +202,7 @@ def psum_pattern(seed, *, long_stalls=True):
     ready = rng.random(400_000) > 0.3
     if long_stalls:
         for start in rng.integers(0, 8000, 3):
-            ready[start:start + 300] = False
+            ready[start : start + 300] = False
     return lambda cycle: bool(ready[cycle])
 
 
@@ -194,14 +215,21 @@ def limit(words, beats, extra=0):
 CONFIGS = {
     "default": dict(cache_size_bytes=8192, cache_ways=4),
     "lanes8_rob8_depth4": dict(lanes=8, rob_lines=8, scheduler_depth=4, cache_size_bytes=1024, cache_ways=2),
-    "lanes1_rob16_depth2": dict(lanes=1, rob_lines=16, scheduler_depth=2, cache_size_bytes=1024, cache_ways=2,
-                                max_elements=128),
-    "lanes2_short_trefi": dict(lanes=2, rob_lines=8, scheduler_depth=3, cache_size_bytes=1024, cache_ways=2,
-                               timing=DDR4Timing(tREFI=1200)),
+    "lanes1_rob16_depth2": dict(
+        lanes=1, rob_lines=16, scheduler_depth=2, cache_size_bytes=1024, cache_ways=2, max_elements=128
+    ),
+    "lanes2_short_trefi": dict(
+        lanes=2, rob_lines=8, scheduler_depth=3, cache_size_bytes=1024, cache_ways=2, timing=DDR4Timing(tREFI=1200)
+    ),
     "small_max_elements": dict(lanes=4, max_elements=36, cache_size_bytes=2048, cache_ways=2),
 }
-SIZES = {"default": (5, 10), "lanes8_rob8_depth4": (4, 8), "lanes1_rob16_depth2": (3, 3),
-         "lanes2_short_trefi": (4, 6), "small_max_elements": (5, 8)}
+SIZES = {
+    "default": (5, 10),
+    "lanes8_rob8_depth4": (4, 8),
+    "lanes1_rob16_depth2": (3, 3),
+    "lanes2_short_trefi": (4, 6),
+    "small_max_elements": (5, 8),
+}
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -213,8 +241,7 @@ def test_random_traffic_matches_the_model(name):
     image = RankImage(G)
     rows = table(rng, image, 24)
     packets, lookups = SIZES[name]
-    words = random_words(rng, rows, lanes=dut.lanes, max_elements=dut.max_elements,
-                         packets=packets, lookups=lookups)
+    words = random_words(rng, rows, lanes=dut.lanes, max_elements=dut.max_elements, packets=packets, lookups=lookups)
     want, want_counters = expected(words, image, lanes=dut.lanes, max_elements=dut.max_elements)
     h = RankNMPHarness(dut, image, seed=seed, psum_ready=psum_pattern(seed), inst_pause=0.2)
     r = h.run([words], limits=[limit(words, len(want), 1000)], expect_beats=[len(want)])
@@ -243,8 +270,12 @@ def test_reset_in_the_middle_of_traffic():
         want_before, _ = expected(before, image, lanes=4, max_elements=128)
         want, want_counters = expected(after, image, lanes=4, max_elements=128)
         h = RankNMPHarness(dut, image, seed=seed + at, psum_ready=psum_pattern(seed + at, long_stalls=False))
-        r = h.run([before, after], limits=[at + 10, limit(after, len(want), 2000)],
-                  expect_beats=[None, len(want)], reset_at=[at])
+        r = h.run(
+            [before, after],
+            limits=[at + 10, limit(after, len(want), 2000)],
+            expect_beats=[None, len(want)],
+            reset_at=[at],
+        )
         what = f" (reset at cycle {at})"
         assert r.errors == [], f"seed {seed}{what}: DDR4 protocol: {r.errors[:3]}"
         got_before = r.phases[0].beats
@@ -262,8 +293,9 @@ def test_idle_follows_the_parts_every_cycle():
     rng = np.random.default_rng(seed)
     image = RankImage(G)
     rows = table(rng, image, 12)
-    dut = RankNMP(cache_size_bytes=16384, cache_ways=1, max_elements=64, rob_lines=8,
-                  timing=DDR4Timing(tREFI=700))  # 256-cycle cache sweep, frequent refresh
+    dut = RankNMP(
+        cache_size_bytes=16384, cache_ways=1, max_elements=64, rob_lines=8, timing=DDR4Timing(tREFI=700)
+    )  # 256-cycle cache sweep, frequent refresh
     seen = dict.fromkeys(parts_state_names(), 0)
     idle_cycles = []
     mismatches = []
@@ -282,10 +314,17 @@ def test_idle_follows_the_parts_every_cycle():
     words += [word(Opcode.INVALIDATE)] + [word(Opcode.SUM, daddr=rows[0][0], vsize=1)] * 3
     want, _ = expected(words, image, lanes=4, max_elements=64)
     # Words in bursts of 150 cycles every 600 cycles: the unit goes idle in between.
-    h = RankNMPHarness(dut, image, seed=seed, psum_ready=psum_pattern(seed), on_cycle=check,
-                       inst_pause=lambda cycle: cycle % 600 >= 150)
-    r = h.run([words[:20], words], limits=[300, limit(words, len(want), 8000)],
-              expect_beats=[None, len(want)], reset_at=[200])
+    h = RankNMPHarness(
+        dut,
+        image,
+        seed=seed,
+        psum_ready=psum_pattern(seed),
+        on_cycle=check,
+        inst_pause=lambda cycle: cycle % 600 >= 150,
+    )
+    r = h.run(
+        [words[:20], words], limits=[300, limit(words, len(want), 8000)], expect_beats=[None, len(want)], reset_at=[200]
+    )
     assert mismatches == [], f"seed {seed}: idle wrong at (cycle, idle, parts holding work): {mismatches}"
     assert r.errors == [], f"seed {seed}: {r.errors[:3]}"
     never = [k for k, n in seen.items() if n == 0]
@@ -294,8 +333,7 @@ def test_idle_follows_the_parts_every_cycle():
 
 
 def parts_state_names():
-    return ("inst queue", "issue", "op queue", "reorder buffer", "retire", "datapath",
-            "scheduler", "cache")
+    return ("inst queue", "issue", "op queue", "reorder buffer", "retire", "datapath", "scheduler", "cache")
 
 
 def test_sum_and_sum_q8_ignore_the_weight():
@@ -314,8 +352,7 @@ def test_sum_and_sum_q8_ignore_the_weight():
     ones = [(w & ~(0xFFFFFFFF << 42)) | 0x3F800000 << 42 if (w & 0xF) in (1, 3) else w for w in words]
     dut = RankNMP(cache_size_bytes=8192, cache_ways=4, max_elements=64)
     want, want_counters = expected(ones, image, lanes=4, max_elements=64)
-    r = RankNMPHarness(dut, image, seed=seed).run([words], limits=[limit(words, len(want))],
-                                                   expect_beats=[len(want)])
+    r = RankNMPHarness(dut, image, seed=seed).run([words], limits=[limit(words, len(want))], expect_beats=[len(want)])
     compare(r.phases[0].beats, want, r.counters, want_counters, seed)
 
 
@@ -329,24 +366,28 @@ def test_every_malformed_rule_is_counted_and_reads_nothing():
     image.write(bank_group=1, bank=2, row=9, column=1024 - 8, data=row[:64])
     a = addr(1, 2, 9, 0)
     bad = [
-        word(0xB, daddr=a, vsize=1),                               # illegal opcode
-        word(Opcode.SUM, daddr=a, vsize=0),                        # vsize 0
-        word(Opcode.WSUM, daddr=a | 4, vsize=1),                   # unaligned column
+        word(0xB, daddr=a, vsize=1),  # illegal opcode
+        word(Opcode.SUM, daddr=a, vsize=0),  # vsize 0
+        word(Opcode.WSUM, daddr=a | 4, vsize=1),  # unaligned column
         word(Opcode.SUM, daddr=addr(1, 2, 9, 1024 - 8), vsize=2),  # crosses the end of the row
-        word(Opcode.SUM, daddr=a, vsize=3),                        # 48 fp32 > max_elements 32
-        config(33), config(0), config(8, register=3),              # bad CONFIGs: D stays 32
-        word(Opcode.SUM_Q8, daddr=a, vsize=1, tag=1),              # D = 32 fits: well-formed
+        word(Opcode.SUM, daddr=a, vsize=3),  # 48 fp32 > max_elements 32
+        config(33),
+        config(0),
+        config(8, register=3),  # bad CONFIGs: D stays 32
+        word(Opcode.SUM_Q8, daddr=a, vsize=1, tag=1),  # D = 32 fits: well-formed
         config(32 - 4),
-        word(Opcode.WSUM_Q8, daddr=a, vsize=1, tag=2),             # D = 28: fits
-        eop(0b110, 32, reserved=1),                                # malformed EOP: no beats
-        eop(0b110, 0), eop(0b110, 33),
+        word(Opcode.WSUM_Q8, daddr=a, vsize=1, tag=2),  # D = 28: fits
+        eop(0b110, 32, reserved=1),  # malformed EOP: no beats
+        eop(0b110, 0),
+        eop(0b110, 33),
         word(Opcode.SUM, daddr=addr(1, 2, 9, 1024 - 8), vsize=1, tag=3),  # the last line: fine
-        eop(0b1110, 32),                                           # tags 1, 2 cleared: zeros
+        eop(0b1110, 32),  # tags 1, 2 cleared: zeros
     ]
     dut = RankNMP(cache_size_bytes=1024, cache_ways=2, max_elements=32)
     want, want_counters = expected(bad, image, lanes=4, max_elements=32)
-    assert want_counters == {"lookups": 3, "lines": 3, "illegal": 1, "malformed": 10,
-                             "eop_mismatches": 0}, want_counters
+    assert want_counters == {"lookups": 3, "lines": 3, "illegal": 1, "malformed": 10, "eop_mismatches": 0}, (
+        want_counters
+    )
     r = RankNMPHarness(dut, image, seed=0).run([bad], limits=[3000], expect_beats=[len(want)])
     assert r.errors == []
     compare(r.phases[0].beats, want, r.counters, want_counters, 0)
@@ -363,11 +404,11 @@ def test_fp32_rows_at_the_physical_peak_without_bubbles():
     image = RankImage(G)
     rng = np.random.default_rng(9)
     for bg in range(4):
-        image.write(bank_group=bg, bank=0, row=3, column=0,
-                    data=rng.standard_normal(2048).astype(F32).view(np.uint8))
+        image.write(bank_group=bg, bank=0, row=3, column=0, data=rng.standard_normal(2048).astype(F32).view(np.uint8))
     n = 96
-    lookups = [word(Opcode.SUM, daddr=addr(k % 4, 0, 3, 8 * ((k // 4) % 128)), vsize=1, tag=5,
-                    locality=1) for k in range(n)]
+    lookups = [
+        word(Opcode.SUM, daddr=addr(k % 4, 0, 3, 8 * ((k // 4) % 128)), vsize=1, tag=5, locality=1) for k in range(n)
+    ]
     words = lookups + [eop(1 << 5, 16)] + lookups + [eop(1 << 5, 16)]
     dut = RankNMP()
     want, want_counters = expected(words, image, lanes=4, max_elements=256)
@@ -378,7 +419,8 @@ def test_fp32_rows_at_the_physical_peak_without_bubbles():
         trace.append((ctx.get(dp.i.valid), ctx.get(dp.i.ready)))
 
     r = RankNMPHarness(dut, image, on_cycle=watch).run(
-        [words], limits=[limit(words, len(want))], expect_beats=[len(want)])
+        [words], limits=[limit(words, len(want))], expect_beats=[len(want)]
+    )
     compare(r.phases[0].beats, want, r.counters, want_counters, 0)
     valid = np.array([v for v, _ in trace], bool)
     taken = np.array([v and rd for v, rd in trace], bool)

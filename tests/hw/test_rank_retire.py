@@ -59,16 +59,25 @@ def run_retire(dut, ops, slots, *, cycles=120, ready_at=lambda slot: 0):
 
 def op(opcode, *, tag=0, vsize=1, first=0, weight=ONE, q8_beats=0, drain=None):
     operand = {"drain": drain} if drain is not None else {"weight": weight}
-    return {"eop": opcode == Opcode.EOP, "opcode": opcode, "tag": tag, "vsize": vsize,
-            "first": first, "q8_beats": q8_beats, "operand": operand}
+    return {
+        "eop": opcode == Opcode.EOP,
+        "opcode": opcode,
+        "tag": tag,
+        "vsize": vsize,
+        "first": first,
+        "q8_beats": q8_beats,
+        "operand": operand,
+    }
 
 
 def test_fp32_lookups_back_to_back_then_eop():
     dut = RankRetire(lanes=4, max_elements=64, id_width=3)
     slots = {k: line_of(range(16 * k, 16 * k + 16)) for k in range(3)}
-    ops = [op(Opcode.WSUM, tag=3, vsize=2, first=0, weight=f32(2.0)),
-           op(Opcode.SUM, tag=4, vsize=1, first=2, weight=0x7FC00000),  # SUM: weight ignored
-           op(Opcode.EOP, drain={"tag_mask": 0x18, "elements": 32, "reserved": 0})]
+    ops = [
+        op(Opcode.WSUM, tag=3, vsize=2, first=0, weight=f32(2.0)),
+        op(Opcode.SUM, tag=4, vsize=1, first=2, weight=0x7FC00000),  # SUM: weight ignored
+        op(Opcode.EOP, drain={"tag_mask": 0x18, "elements": 32, "reserved": 0}),
+    ]
     beats, drains, frees, _ = run_retire(dut, ops, slots, ready_at=lambda s: 5 * s)
     assert [(t, b) for t, b, *_ in beats] == [(3, b) for b in range(8)] + [(4, b) for b in range(4)]
     assert all(a == [f32(2.0)] * 4 for t, _, a, _, _ in beats if t == 3)
@@ -86,8 +95,7 @@ def test_q8_row_prologue_stream_and_release(weighted):
     slots = {0: int.from_bytes(row[:64], "little"), 1: int.from_bytes(row[64:128], "little")}
     opcode = Opcode.WSUM_Q8 if weighted else Opcode.SUM_Q8
     w = f32(3.0) if weighted else 0xFF800000  # -inf: ignored by SUM_Q8
-    beats, _, frees, busy = run_retire(
-        dut, [op(opcode, tag=7, vsize=2, first=0, weight=w, q8_beats=3)], slots)
+    beats, _, frees, busy = run_retire(dut, [op(opcode, tag=7, vsize=2, first=0, weight=w, q8_beats=3)], slots)
     s, b = (f32(1.5), f32(-3.0)) if weighted else (scale, bias)
     assert [x[1] for x in beats] == [0, 1, 2]
     assert all(a == [s] * 4 and c == [b] * 4 for _, _, a, _, c in beats)

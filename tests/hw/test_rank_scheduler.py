@@ -21,16 +21,19 @@ SEED = int(os.environ.get("RECNMP_SEED", "20240611"))
 
 def test_bad_parameters_are_rejected():
     for kwargs, words in [
-        ({"depth": 1}, "depth"), ({"depth": 65}, "depth"), ({"id_width": 0}, "id_width"),
-        ({"id_width": True}, "id_width"), ({"starvation_limit": 0}, "starvation_limit"),
-        ({"timing": DDR4Timing(tBL=2)}, "tBL"), ({"geometry": "x"}, "geometry"),
+        ({"depth": 1}, "depth"),
+        ({"depth": 65}, "depth"),
+        ({"id_width": 0}, "id_width"),
+        ({"id_width": True}, "id_width"),
+        ({"starvation_limit": 0}, "starvation_limit"),
+        ({"timing": DDR4Timing(tBL=2)}, "tBL"),
+        ({"geometry": "x"}, "geometry"),
     ]:
         with pytest.raises((ValueError, TypeError), match=words):
             RankScheduler(**kwargs)
     s = RankScheduler(depth=8, id_width=4, starvation_limit=10)
     s._MustUse__silence = True  # only the properties are looked at
-    assert (s.depth, s.id_width, s.starvation_limit, s.timing, s.geometry) == (
-        8, 4, 10, DDR4Timing(), DDR4Geometry())
+    assert (s.depth, s.id_width, s.starvation_limit, s.timing, s.geometry) == (8, 4, 10, DDR4Timing(), DDR4Geometry())
 
 
 def test_expected_hint_is_the_in_order_open_page_prediction():
@@ -116,7 +119,7 @@ def test_latency_of_hit_miss_and_conflict_in_the_amaranth_simulator():
     time between them for every timing to expire: the docstring's 34 / 18 / 50 cycles."""
     dut = RankScheduler()
     requests = [  # (gap, bg, bank, row, line, id, hint)
-        (0, 1, 2, 100, 3, 1, 0b110),   # closed: ACT, RD       (hint right)
+        (0, 1, 2, 100, 3, 1, 0b110),  # closed: ACT, RD       (hint right)
         (60, 1, 2, 100, 9, 2, 0b100),  # open row: RD          (hint right)
         (60, 1, 2, 200, 0, 3, 0b100),  # other row: PRE ACT RD (hint wrong: expects 0b111)
     ]
@@ -130,7 +133,13 @@ def test_latency_of_hit_miss_and_conflict_in_the_amaranth_simulator():
     banks = DDR4Geometry().banks
     assert [c for cycle, c in out["commands"] if cycle < recovery] == [DramCommand.PRE] * banks + [DramCommand.REF]
     assert [c for cycle, c in out["commands"] if cycle >= recovery] == [
-        DramCommand.ACT, DramCommand.RD, DramCommand.RD, DramCommand.PRE, DramCommand.ACT, DramCommand.RD]
+        DramCommand.ACT,
+        DramCommand.RD,
+        DramCommand.RD,
+        DramCommand.PRE,
+        DramCommand.ACT,
+        DramCommand.RD,
+    ]
     c = out["counters"]
     assert (c["acts"], c["pres"], c["reads"], c["refs"]) == (2, 1 + banks, 3, 1)
     assert (c["row_hits"], c["row_misses"], c["row_conflicts"], c["hint_mismatches"]) == (1, 1, 1, 1)
@@ -144,8 +153,9 @@ def test_refresh_and_random_traffic_in_the_amaranth_simulator():
     timing = DDR4Timing(tREFI=300, tRFC=60)
     dut = RankScheduler(timing=timing, depth=4, id_width=3)
     rng = random.Random(7)
-    requests = [(0, rng.randrange(4), rng.randrange(4), rng.randrange(3), rng.randrange(128), k % 8, 0)
-                for k in range(40)]
+    requests = [
+        (0, rng.randrange(4), rng.randrange(4), rng.randrange(3), rng.randrange(128), k % 8, 0) for k in range(40)
+    ]
     recovery = dut.recovery_cycles
     out = simulate(dut, requests, timing=timing, cycles=recovery + 1300, serial=False)
     refs = [cycle for cycle, cmd in out["commands"] if cmd == DramCommand.REF]
@@ -218,8 +228,13 @@ def run_with_resets(timing, *, seed, resets, depth=8, id_width=4, rows=3, tail=4
             ctx.set(dut.dram.rd_valid, beat is not None)
             last_phase = len(summary["resets"]) == resets and not in_reset
             if offered is None and free and not (last_phase and after_last >= tail) and rng.random() < 0.9:
-                offered = (free.pop(rng.randrange(len(free))), rng.randrange(4), rng.randrange(4),
-                           rng.randrange(rows), rng.randrange(128))
+                offered = (
+                    free.pop(rng.randrange(len(free))),
+                    rng.randrange(4),
+                    rng.randrange(4),
+                    rng.randrange(rows),
+                    rng.randrange(128),
+                )
             ctx.set(dut.req.valid, offered is not None)
             if offered is not None:
                 rid, bg, bank, row, line = offered
@@ -238,7 +253,8 @@ def run_with_resets(timing, *, seed, resets, depth=8, id_width=4, rows=3, tail=4
                 if cmd == DramCommand.RD:
                     for k in range(timing.tBL):
                         beats[cycle + timing.tCL + k] = _beat_value(
-                            addr["bank_group"], addr["bank"], row, addr["column"], k)
+                            addr["bank_group"], addr["bank"], row, addr["column"], k
+                        )
                 if trigger == cmd.name:
                     trigger = "go"
             if recovering and not in_reset:
@@ -337,13 +353,18 @@ def test_recovery_after_reset_is_the_documented_sequence():
     sim.add_testbench(bench)
     sim.run()
     before = [(c, cmd) for c, cmd, *_ in log["commands"] if c <= reset_at]
-    assert before[-4:] == [(recovery + 1, DramCommand.ACT), (recovery + 5, DramCommand.ACT),
-                           (recovery + 17, DramCommand.RD), (recovery + 21, DramCommand.RD)]
+    assert before[-4:] == [
+        (recovery + 1, DramCommand.ACT),
+        (recovery + 5, DramCommand.ACT),
+        (recovery + 17, DramCommand.RD),
+        (recovery + 21, DramCommand.RD),
+    ]
     zero = reset_at + 1  # the first cycle after the reset
     after = [entry for entry in log["commands"] if zero <= entry[0] < zero + recovery]
     assert after == [(zero + wait + j, DramCommand.PRE, bg, b) for j, (bg, b) in enumerate(banks)] + [
-        (zero + wait + len(banks) - 1 + T.tRP, DramCommand.REF, 0, 0)]
-    assert not any(log["idle"][zero:zero + recovery]) and log["idle"][zero + recovery] == 1
+        (zero + wait + len(banks) - 1 + T.tRP, DramCommand.REF, 0, 0)
+    ]
+    assert not any(log["idle"][zero : zero + recovery]) and log["idle"][zero + recovery] == 1
     # the RDs went out just before the reset: their beats (from + 33) are not reported
     assert [rid for _, rid in log["rdata"]] == [2] * 4
     first_beat = next(c for c, rid in log["rdata"] if rid == 2)
@@ -373,11 +394,20 @@ def random_legal_timing(rng):
     """A random timing set that DDR4Timing accepts, often at the boundaries of its rules:
     tRC == tRAS + tRP, tRAS == tRCD + tRTP, tCCD_L == tCCD_S, tRRD_L == tRRD_S, gaps of 1,
     tREFI at its minimum."""
+
     def edge(low, high):
         return rng.choice([low, low, rng.randint(low, high)])
 
-    kw = dict(tRCD=edge(1, 24), tRTP=edge(1, 20), tRP=edge(1, 20), tCL=edge(1, 20),
-              tCCD_S=edge(4, 8), tRRD_S=edge(1, 10), tFAW=edge(1, 60), tRFC=edge(1, 80))
+    kw = dict(
+        tRCD=edge(1, 24),
+        tRTP=edge(1, 20),
+        tRP=edge(1, 20),
+        tCL=edge(1, 20),
+        tCCD_S=edge(4, 8),
+        tRRD_S=edge(1, 10),
+        tFAW=edge(1, 60),
+        tRFC=edge(1, 80),
+    )
     kw["tRAS"] = kw["tRCD"] + kw["tRTP"] + rng.choice([0, 0, 1, rng.randint(1, 20)])
     kw["tRC"] = kw["tRAS"] + kw["tRP"] + rng.choice([0, 0, 1, rng.randint(1, 20)])
     kw["tCCD_L"] = kw["tCCD_S"] + rng.choice([0, 0, 1, rng.randint(1, 6)])
@@ -408,13 +438,15 @@ def test_random_legal_timing_sets_serve_every_request():
         timing = random_legal_timing(rng)
         depth = rng.randint(2, 8)
         n = 40
-        requests = [(0, rng.randrange(4), rng.randrange(4), rng.randrange(3), rng.randrange(128), k % 8, 0)
-                    for k in range(n)]
+        requests = [
+            (0, rng.randrange(4), rng.randrange(4), rng.randrange(3), rng.randrange(128), k % 8, 0) for k in range(n)
+        ]
         dut = RankScheduler(timing=timing, depth=depth, id_width=3)
         bound = completion_bound(dut, n)
         where = f"seed {SEED} trial {trial}: {timing}, depth {depth}"
         out = simulate(dut, requests, timing=timing, cycles=bound + 1, serial=False, stop_when_done=True)
         assert out["counters"]["reads"] == n and out["idle"] == 1, (
-            f"{where}: {out['counters']['reads']} of {n} reads in {out['cycles']} cycles (bound {bound})")
+            f"{where}: {out['counters']['reads']} of {n} reads in {out['cycles']} cycles (bound {bound})"
+        )
         worst = max(worst, (out["cycles"] - dut.recovery_cycles) / (bound - dut.recovery_cycles))
     assert worst < 1

@@ -40,7 +40,7 @@ def test_beats_are_tagged_and_a_reset_drops_reads_in_flight(timing):
             want += [(rd + timing.tCL + 1 + k, rid, k, k == 3, 1000 + rd + timing.tCL + k) for k in range(4)]
     assert seen == want
     last = max(c for c, *_ in want)
-    assert busy[4:last + 1] == [1] * (last - 3) and not any(busy[last + 1:60]) and not any(busy[62:])
+    assert busy[4 : last + 1] == [1] * (last - 3) and not any(busy[last + 1 : 60]) and not any(busy[62:])
 
 
 def test_parameters():

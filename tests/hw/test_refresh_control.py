@@ -31,8 +31,18 @@ def test_schedule_after_reset_and_periodic_refresh():
         for rep in range(2):  # from power-up, then after a reset in the middle
             for k in range(total + 2 * T.tREFI + 5):
                 ctx.set(dut.ref_issued, k in (ref_at, total + T.tREFI + 7))
-                log.append((rep, k, ctx.get(dut.hold), ctx.get(dut.sweep), ctx.get(dut.sweep_bank_group),
-                            ctx.get(dut.sweep_bank), ctx.get(dut.pending), ctx.get(dut.recovering)))
+                log.append(
+                    (
+                        rep,
+                        k,
+                        ctx.get(dut.hold),
+                        ctx.get(dut.sweep),
+                        ctx.get(dut.sweep_bank_group),
+                        ctx.get(dut.sweep_bank),
+                        ctx.get(dut.pending),
+                        ctx.get(dut.recovering),
+                    )
+                )
                 await ctx.tick()
             ctx.set(rst, 1)
             await ctx.tick()
@@ -54,8 +64,7 @@ def test_schedule_after_reset_and_periodic_refresh():
         # owed from reset until the REF; then due tREFI after recovery (REF 7 cycles later),
         # and again tREFI later (not paid in this test)
         due = total + T.tREFI
-        assert pending == list(range(ref_at + 1)) + list(range(due, due + 8)) + list(
-            range(due + T.tREFI, len(rows)))
+        assert pending == list(range(ref_at + 1)) + list(range(due, due + 8)) + list(range(due + T.tREFI, len(rows)))
 
 
 def test_owed_refreshes_saturate_at_eight():

@@ -19,8 +19,10 @@ def test_slots_hits_dram_beats_fill_and_free():
         # Allocate 8 lines: slots 0..7, then the buffer is full.
         for k in range(9):
             ctx.set(dut.alloc.valid, 1)
-            ctx.set(dut.alloc.payload, {"addr": {"line": k, "row": 3, "bank": 1, "bank_group": 2},
-                                        "allocate": k % 2, "hint": 4})
+            ctx.set(
+                dut.alloc.payload,
+                {"addr": {"line": k, "row": 3, "bank": 1, "bank_group": 2}, "allocate": k % 2, "hint": 4},
+            )
             assert ctx.get(dut.head) == k % 8
             assert ctx.get(dut.lookup.payload.id) == k % 8
             assert ctx.get(dut.alloc.ready) == (k < 8)
@@ -30,8 +32,7 @@ def test_slots_hits_dram_beats_fill_and_free():
         ctx.set(dut.result.valid, 1)
         ctx.set(dut.result.payload, {"id": 1, "hit": 1, "data": line(1)})
         await ctx.tick()
-        ctx.set(dut.result.payload, {"id": 0, "hit": 0, "addr": {"line": 0, "row": 3, "bank": 1,
-                                                                   "bank_group": 2}})
+        ctx.set(dut.result.payload, {"id": 0, "hit": 0, "addr": {"line": 0, "row": 3, "bank": 1, "bank_group": 2}})
         assert ctx.get(dut.req.valid) and ctx.get(dut.req.payload.id) == 0
         assert ctx.get(dut.req.payload.hint) == 4
         await ctx.tick()
@@ -43,8 +44,10 @@ def test_slots_hits_dram_beats_fill_and_free():
         # Slot 0's four DRAM beats; a hit offered meanwhile waits.
         for b in range(4):
             ctx.set(dut.rdata.valid, 1)
-            ctx.set(dut.rdata.payload, {"id": 0, "beat": b, "last": b == 3,
-                                        "data": (line(0) >> (128 * b)) & ((1 << 128) - 1)})
+            ctx.set(
+                dut.rdata.payload,
+                {"id": 0, "beat": b, "last": b == 3, "data": (line(0) >> (128 * b)) & ((1 << 128) - 1)},
+            )
             ctx.set(dut.result.valid, 1)
             ctx.set(dut.result.payload, {"id": 2, "hit": 1, "data": line(2)})
             assert not ctx.get(dut.result.ready)

@@ -97,8 +97,12 @@ def test_an_aged_conflict_blocks_younger_hits_to_its_bank():
 
 
 def test_parameters():
-    for kwargs, word in [({"depth": 1}, "depth"), ({"id_width": 17}, "id_width"),
-                         ({"starvation_limit": 0}, "starvation_limit"), ({"geometry": 3}, "geometry")]:
+    for kwargs, word in [
+        ({"depth": 1}, "depth"),
+        ({"id_width": 17}, "id_width"),
+        ({"starvation_limit": 0}, "starvation_limit"),
+        ({"geometry": 3}, "geometry"),
+    ]:
         with pytest.raises((ValueError, TypeError), match=word):
             RequestBuffer(**kwargs)
     dut = RequestBuffer(depth=3, id_width=2, starvation_limit=9)

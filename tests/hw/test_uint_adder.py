@@ -20,8 +20,12 @@ def test_uint_adder_rtl(width, latency):
 
 def test_waves_are_written_as_fst_named_by_test():
     results = run_block_tests(
-        "uint_adder", "verif.tb.uint_adder", params={"width": 8, "latency": 2}, waves=True,
-        extra_env={"RECNMP_COUNT": "50"}, testcase="full_throughput_and_latency",
+        "uint_adder",
+        "verif.tb.uint_adder",
+        params={"width": 8, "latency": 2},
+        waves=True,
+        extra_env={"RECNMP_COUNT": "50"},
+        testcase="full_throughput_and_latency",
         name="waves_smoke",
     )
     fst = results.parent / "waves_smoke.fst"

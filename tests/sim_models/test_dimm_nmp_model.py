@@ -24,7 +24,7 @@ def _words(*insts):
 
 def _row(values):
     row = np.zeros(64, np.uint8)
-    row[:4 * len(values)] = np.asarray(values, np.float32).view(np.uint8)
+    row[: 4 * len(values)] = np.asarray(values, np.float32).view(np.uint8)
     return row
 
 
@@ -38,17 +38,27 @@ def _images(ranks, value_of_rank):
 
 
 def _lookup(rank, tag=0, weight=1.0, opcode=Opcode.SUM):
-    return {"opcode": int(opcode), "daddr": int(daddr_compose(rank=rank, bank_group=0, bank=0, row=3, column=0)),
-            "vsize": 1, "weight": weight, "psum_tag": tag, "ddr_cmd": 0b110}
+    return {
+        "opcode": int(opcode),
+        "daddr": int(daddr_compose(rank=rank, bank_group=0, bank=0, row=3, column=0)),
+        "vsize": 1,
+        "weight": weight,
+        "psum_tag": tag,
+        "ddr_cmd": 0b110,
+    }
 
 
 def test_the_adder_tree_is_pairwise_over_rank_index():
     # Sequentially, ((1 + 1e8) + -1e8) + 1 = 1; the tree (1 + 1e8) + (-1e8 + 1) = 0.
     values = [1.0, 1e8, -1e8, 1.0]
     model = DimmNMPModel(ranks=4)
-    beats = model.run(_words(*[_lookup(r) for r in range(4)], {"opcode": int(Opcode.EOP),
-                                                              "daddr": int(eop_daddr(tag_mask=1, elements=16))}),
-                      _images(4, values))
+    beats = model.run(
+        _words(
+            *[_lookup(r) for r in range(4)],
+            {"opcode": int(Opcode.EOP), "daddr": int(eop_daddr(tag_mask=1, elements=16))},
+        ),
+        _images(4, values),
+    )
     assert [(b.tag, b.beat, b.last) for b in beats] == [(0, k, k == 3) for k in range(4)]
     assert all((b.data.view(np.float32) == 0.0).all() for b in beats)
     assert tree_sum([np.float32([v]).view(np.uint32) for v in values]).view(np.float32)[0] == 0.0
@@ -60,9 +70,13 @@ def test_the_decoder_counts_illegal_and_bad_rank_drops_them_and_broadcasts_contr
     model = DimmNMPModel(ranks=2)
     images = _images(2, [2.0, 3.0])
     words = _words(
-        {"opcode": 0x5}, {"opcode": 0x0},
-        _lookup(3), _lookup(2),  # ranks 2 and 3 do not exist on a 2-rank DIMM
-        _lookup(0, tag=1), _lookup(1, tag=1), _lookup(1, tag=1),
+        {"opcode": 0x5},
+        {"opcode": 0x0},
+        _lookup(3),
+        _lookup(2),  # ranks 2 and 3 do not exist on a 2-rank DIMM
+        _lookup(0, tag=1),
+        _lookup(1, tag=1),
+        _lookup(1, tag=1),
         {"opcode": int(Opcode.CONFIG), "daddr": int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=40))},
         {"opcode": int(Opcode.INVALIDATE)},
         {"opcode": int(Opcode.EOP), "daddr": int(eop_daddr(tag_mask=0b11, elements=4))},
@@ -83,9 +97,14 @@ def test_the_decoder_counts_illegal_and_bad_rank_drops_them_and_broadcasts_contr
 
 def test_one_rank_and_bad_parameters():
     model = DimmNMPModel(ranks=1)
-    beats = model.run(_words(_lookup(0, weight=0.5, opcode=Opcode.WSUM), _lookup(1),
-                             {"opcode": int(Opcode.EOP), "daddr": int(eop_daddr(tag_mask=1, elements=16))}),
-                      _images(1, [4.0]))
+    beats = model.run(
+        _words(
+            _lookup(0, weight=0.5, opcode=Opcode.WSUM),
+            _lookup(1),
+            {"opcode": int(Opcode.EOP), "daddr": int(eop_daddr(tag_mask=1, elements=16))},
+        ),
+        _images(1, [4.0]),
+    )
     assert [b.data.view(np.float32)[0] for b in beats] == [2.0] * 4 and model.counters["bad_rank"] == 1
     with pytest.raises(ValueError, match="ranks must be 1, 2 or 4, got 3"):
         DimmNMPModel(ranks=3)

@@ -140,17 +140,22 @@ def test_matches_a_brute_force_lru():
     assert m.hits + m.misses > 0 and m.evictions > 0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"size_bytes": 3000}, "size_bytes must be a power of two, got 3000"),
-    ({"size_bytes": 0}, "size_bytes must be a power of two, got 0"),
-    ({"size_bytes": 1024.0}, "size_bytes must be a power of two, got 1024.0"),
-    ({"ways": 3}, "ways must be a power of two from 1 to 16, got 3"),
-    ({"ways": 32}, "ways must be a power of two from 1 to 16, got 32"),
-    ({"ways": True}, "ways must be a power of two from 1 to 16, got True"),
-    ({"line_bytes": 48}, "line_bytes must be a power of two, got 48"),
-    ({"size_bytes": 128, "ways": 4},
-     r"size_bytes \(128\) must hold at least one set of 4 ways of 64 B lines \(256 B\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"size_bytes": 3000}, "size_bytes must be a power of two, got 3000"),
+        ({"size_bytes": 0}, "size_bytes must be a power of two, got 0"),
+        ({"size_bytes": 1024.0}, "size_bytes must be a power of two, got 1024.0"),
+        ({"ways": 3}, "ways must be a power of two from 1 to 16, got 3"),
+        ({"ways": 32}, "ways must be a power of two from 1 to 16, got 32"),
+        ({"ways": True}, "ways must be a power of two from 1 to 16, got True"),
+        ({"line_bytes": 48}, "line_bytes must be a power of two, got 48"),
+        (
+            {"size_bytes": 128, "ways": 4},
+            r"size_bytes \(128\) must hold at least one set of 4 ways of 64 B lines \(256 B\)",
+        ),
+    ],
+)
 def test_parameter_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RankCacheModel(**kwargs)

@@ -26,9 +26,19 @@ SEED = 20261201
 
 
 def word(opcode, *, daddr=0, vsize=0, weight=0.0, tag=0, ddr_cmd=0, locality=0):
-    return words_to_ints(pack({"opcode": int(opcode), "ddr_cmd": ddr_cmd, "daddr": int(daddr),
-                               "vsize": vsize, "weight": weight, "locality": locality,
-                               "psum_tag": tag}))[0]
+    return words_to_ints(
+        pack(
+            {
+                "opcode": int(opcode),
+                "ddr_cmd": ddr_cmd,
+                "daddr": int(daddr),
+                "vsize": vsize,
+                "weight": weight,
+                "locality": locality,
+                "psum_tag": tag,
+            }
+        )
+    )[0]
 
 
 def eop(mask, elements):
@@ -43,10 +53,11 @@ def place(image, rows, *, vsize, bank_group=0, bank=0, row0=10):
     """Row i of ``rows`` (uint8, one table row each) at (bank_group, bank, row0 + i), column 0."""
     for i, data in enumerate(rows):
         padded = np.zeros(vsize * G.burst_bytes, np.uint8)
-        padded[:data.size] = data
+        padded[: data.size] = data
         image.write(bank_group=bank_group, bank=bank, row=row0 + i, column=0, data=padded)
-    return [int(daddr_compose(rank=0, bank_group=bank_group, bank=bank, row=row0 + i, column=0))
-            for i in range(len(rows))]
+    return [
+        int(daddr_compose(rank=0, bank_group=bank_group, bank=bank, row=row0 + i, column=0)) for i in range(len(rows))
+    ]
 
 
 def values(beats, tag, elements):
@@ -90,8 +101,7 @@ def test_well_formed_packets_equal_the_golden_model(opcode, lanes):
         weights = np.array([w for _, w in mine], np.float32) if opcode in (Opcode.WSUM, Opcode.WSUM_Q8) else None
         want = sls(host, np.array([i for i, _ in mine], np.int64), [len(mine)], weights=weights)[0]
         assert values(beats, tag, dim).tobytes() == want.tobytes(), f"seed {SEED} tag {tag}"
-    assert model.counters == {"lookups": 40, "lines": 40 * vsize, "illegal": 0, "malformed": 0,
-                              "eop_mismatches": 0}
+    assert model.counters == {"lookups": 40, "lines": 40 * vsize, "illegal": 0, "malformed": 0, "eop_mismatches": 0}
 
 
 def test_sum_ignores_the_weight_field():
@@ -101,8 +111,11 @@ def test_sum_ignores_the_weight_field():
     results = []
     for weight in (1.0, 0.0, float("nan"), float("inf"), -3.5):
         model = RankNMPModel()
-        results.append(values(model.run([word(Opcode.SUM, daddr=addr, vsize=1, weight=weight), eop(1, 16)],
-                                        image), 0, 16).tobytes())
+        results.append(
+            values(
+                model.run([word(Opcode.SUM, daddr=addr, vsize=1, weight=weight), eop(1, 16)], image), 0, 16
+            ).tobytes()
+        )
     assert results == [rows[0].tobytes()] * 5
 
 
@@ -117,9 +130,12 @@ def test_every_malformed_rule_is_counted_and_reads_nothing():
         word(Opcode.SUM, daddr=d(0), vsize=5),  # 80 fp32 > max_elements 64
         config(57),  # well-formed, but then an 8-bit row of 65 B does not fit one burst:
         word(Opcode.SUM_Q8, daddr=d(0), vsize=1),
-        config(0), config(65), config(5, register=7),
+        config(0),
+        config(65),
+        config(5, register=7),
         word(Opcode.EOP, daddr=(1 << 26) | (16 << 16) | 1),  # reserved bit
-        eop(1, 0), eop(1, 65),
+        eop(1, 0),
+        eop(1, 65),
     ]
     beats = model.run(bad, image)
     assert beats == []
@@ -127,8 +143,10 @@ def test_every_malformed_rule_is_counted_and_reads_nothing():
     assert model.counters["lookups"] == model.counters["lines"] == 0
     assert image.unwritten_reads == 0 and model.requests == []
     # Boundaries are well-formed: the last burst of a row; D + 8 == 64 B; elements == max_elements.
-    model.run([word(Opcode.SUM, daddr=d(1016), vsize=1), config(56), word(Opcode.SUM_Q8, daddr=d(0), vsize=1),
-               eop(1, 64)], image)
+    model.run(
+        [word(Opcode.SUM, daddr=d(1016), vsize=1), config(56), word(Opcode.SUM_Q8, daddr=d(0), vsize=1), eop(1, 64)],
+        image,
+    )
     assert model.counters["malformed"] == 11 and model.counters["lookups"] == 2
 
 
@@ -144,12 +162,21 @@ def test_no_partial_sum_reaches_the_next_packet_and_mismatches_are_counted():
     rows = np.random.default_rng(SEED).standard_normal((2, 32)).astype(np.float32)
     a, b = place(image, rows.view(np.uint8), vsize=2)
     model = RankNMPModel(max_elements=64)
-    first = [word(Opcode.SUM, daddr=a, vsize=2, tag=5), word(Opcode.SUM, daddr=a, vsize=2, tag=3),
-             eop(1 << 3, 16)]  # tag 5 missing; tag 3 written 8 beats, only 4 drained
+    first = [
+        word(Opcode.SUM, daddr=a, vsize=2, tag=5),
+        word(Opcode.SUM, daddr=a, vsize=2, tag=3),
+        eop(1 << 3, 16),
+    ]  # tag 5 missing; tag 3 written 8 beats, only 4 drained
     assert len(model.run(first, image)) == 4
     assert model.counters["eop_mismatches"] == 2
-    beats = model.run([word(Opcode.SUM, daddr=b, vsize=2, tag=5), word(Opcode.SUM, daddr=b, vsize=2, tag=3),
-                       eop(1 << 3 | 1 << 5, 32)], image)
+    beats = model.run(
+        [
+            word(Opcode.SUM, daddr=b, vsize=2, tag=5),
+            word(Opcode.SUM, daddr=b, vsize=2, tag=3),
+            eop(1 << 3 | 1 << 5, 32),
+        ],
+        image,
+    )
     assert values(beats, 3, 32).tobytes() == values(beats, 5, 32).tobytes() == rows[1].tobytes()
     # A malformed EOP returns nothing but still ends the packet.
     model.run([word(Opcode.SUM, daddr=a, vsize=2, tag=0), eop(1, 0)], image)
@@ -160,9 +187,14 @@ def test_hints_are_checked_against_the_in_order_row_model():
     image = RankImage(G)
     model = RankNMPModel()
     d = lambda row: int(daddr_compose(rank=0, bank_group=0, bank=0, row=row, column=0))  # noqa: E731
-    model.run([word(Opcode.SUM, daddr=d(1), vsize=2, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD),  # right, then RD right
-               word(Opcode.SUM, daddr=d(1), vsize=1, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD),  # wrong: open row
-               word(Opcode.SUM, daddr=d(2), vsize=1, ddr_cmd=DDR_CMD_RD)], image)  # wrong: conflict
+    model.run(
+        [
+            word(Opcode.SUM, daddr=d(1), vsize=2, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD),  # right, then RD right
+            word(Opcode.SUM, daddr=d(1), vsize=1, ddr_cmd=DDR_CMD_ACT | DDR_CMD_RD),  # wrong: open row
+            word(Opcode.SUM, daddr=d(2), vsize=1, ddr_cmd=DDR_CMD_RD),
+        ],
+        image,
+    )  # wrong: conflict
     assert [r.hint for r in model.requests] == [0b110, 0b100, 0b110, 0b100]
     assert model.hint_mismatches() == 2
 

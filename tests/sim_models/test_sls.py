@@ -48,8 +48,7 @@ def ref_sls(table, indices, lengths, weights=None, mode="sum"):
     return out
 
 
-def ref_hardware(table, indices, lengths, ranks, num_ranks, dimms=None, num_dimms=1,
-                 weights=None, mode="sum"):
+def ref_hardware(table, indices, lengths, ranks, num_ranks, dimms=None, num_dimms=1, weights=None, mode="sum"):
     """Per-(DIMM, rank) sequential partials, explicit rank tree, DIMMs added in order."""
     dim = table.shape[1] - (8 if table.dtype == np.uint8 else 0)
     if dimms is None:
@@ -203,9 +202,7 @@ def test_the_nasty_data_is_order_sensitive():
     indices, lengths = random_bags(rng, 40, 25, 12, allow_empty=False)
     ours = sls(table, indices, lengths)
     starts = offsets_of(lengths)[:-1]
-    reversed_indices = np.concatenate(
-        [indices[s : s + n][::-1] for s, n in zip(starts, lengths)]
-    )
+    reversed_indices = np.concatenate([indices[s : s + n][::-1] for s, n in zip(starts, lengths)])
     reversed_order = ref_sls(table, reversed_indices, lengths)
     in_float64 = np.stack(
         [table[indices[s : s + n]].astype(np.float64).sum(axis=0) for s, n in zip(starts, lengths)]
@@ -339,9 +336,7 @@ def test_hardware_order_bit_exact(num_ranks, case):
     mode = "mean" if case == "mean" else "sum"
     ranks = rng.integers(0, num_ranks, indices.size)
     expected = ref_hardware(table, indices, lengths, ranks, num_ranks, weights=weights, mode=mode)
-    out = sls_hardware_order(
-        table, indices, lengths, weights=weights, ranks=ranks, num_ranks=num_ranks, mode=mode
-    )
+    out = sls_hardware_order(table, indices, lengths, weights=weights, ranks=ranks, num_ranks=num_ranks, mode=mode)
     assert_bits_equal(out, expected)
 
 
@@ -356,8 +351,15 @@ def test_hardware_order_multi_dimm_bit_exact(num_ranks, num_dimms):
     dimms = rng.integers(0, num_dimms, indices.size)
     expected = ref_hardware(table, indices, lengths, ranks, num_ranks, dimms, num_dimms, weights)
     out = sls_hardware_order(
-        table, indices, offsets=offsets_of(lengths), include_last_offset=True, weights=weights,
-        ranks=ranks, num_ranks=num_ranks, dimms=dimms, num_dimms=num_dimms,
+        table,
+        indices,
+        offsets=offsets_of(lengths),
+        include_last_offset=True,
+        weights=weights,
+        ranks=ranks,
+        num_ranks=num_ranks,
+        dimms=dimms,
+        num_dimms=num_dimms,
     )
     assert_bits_equal(out, expected)
 
@@ -372,17 +374,22 @@ def test_one_rank_one_dimm_is_the_sequential_order(case):
     all_zero = np.zeros(indices.size, np.int64)
     expected = sls(table, indices, lengths, weights=weights, mode=mode)
     assert_bits_equal(
-        sls_hardware_order(
-            table, indices, lengths, weights=weights, ranks=all_zero, num_ranks=1, mode=mode
-        ),
+        sls_hardware_order(table, indices, lengths, weights=weights, ranks=all_zero, num_ranks=1, mode=mode),
         expected,
     )
     # Every lookup on rank 0 of DIMM 0 of a bigger system: the empty partials are +0.0,
     # and x + (+0.0) == x for every x the model can produce (never -0.0).
     assert_bits_equal(
         sls_hardware_order(
-            table, indices, lengths, weights=weights, ranks=all_zero, num_ranks=4,
-            dimms=all_zero, num_dimms=2, mode=mode,
+            table,
+            indices,
+            lengths,
+            weights=weights,
+            ranks=all_zero,
+            num_ranks=4,
+            dimms=all_zero,
+            num_dimms=2,
+            mode=mode,
         ),
         expected,
     )
@@ -397,8 +404,7 @@ def test_hardware_order_differs_from_sequential():
     hw = sls_hardware_order(table, indices, lengths, ranks=[0, 1, 0, 1], num_ranks=2)
     assert hw[0, 0] == 2.0
     # The same split across two DIMMs (one rank each) gives the same numbers.
-    hw = sls_hardware_order(table, indices, lengths, ranks=[0, 0, 0, 0], num_ranks=1,
-                            dimms=[0, 1, 0, 1], num_dimms=2)
+    hw = sls_hardware_order(table, indices, lengths, ranks=[0, 0, 0, 0], num_ranks=1, dimms=[0, 1, 0, 1], num_dimms=2)
     assert hw[0, 0] == 2.0
     # And on random data the two orders disagree somewhere.
     rng = np.random.default_rng(14)
@@ -416,8 +422,7 @@ def test_hardware_order_tree_shape():
     hw = sls_hardware_order(table, [0, 1, 2, 1], [4], ranks=[0, 1, 2, 3], num_ranks=4)
     assert hw.view(np.uint32)[0, 0] == 0
     # DIMM order is sequential from DIMM 0: ((d0 + d1) + d2) + d3 = 1.
-    hw = sls_hardware_order(table, [0, 1, 2, 1], [4], ranks=[0] * 4, num_ranks=1,
-                            dimms=[0, 1, 2, 3], num_dimms=4)
+    hw = sls_hardware_order(table, [0, 1, 2, 1], [4], ranks=[0] * 4, num_ranks=1, dimms=[0, 1, 2, 3], num_dimms=4)
     assert hw[0, 0] == 1.0
 
 
@@ -477,12 +482,14 @@ def test_matches_torch_embedding_bag(mode, include_last_offset, index_dtype):
     weights = rng.standard_normal(indices.size).astype(F32) if mode == "weighted" else None
     op = "mean" if mode == "mean" else "sum"
     theirs = torch.nn.functional.embedding_bag(
-        torch.from_numpy(indices), torch.from_numpy(table), torch.from_numpy(offsets),
-        mode=op, per_sample_weights=None if weights is None else torch.from_numpy(weights),
+        torch.from_numpy(indices),
+        torch.from_numpy(table),
+        torch.from_numpy(offsets),
+        mode=op,
+        per_sample_weights=None if weights is None else torch.from_numpy(weights),
         include_last_offset=include_last_offset,
     ).numpy()
-    ours = sls(table, indices, offsets=offsets, include_last_offset=include_last_offset,
-               weights=weights, mode=op)
+    ours = sls(table, indices, offsets=offsets, include_last_offset=include_last_offset, weights=weights, mode=op)
     assert_close(ours, theirs, abs_magnitude(table, indices, lengths, weights, op))
 
 
@@ -503,12 +510,17 @@ def test_matches_fbgemm_byte_rowwise(weighted, include_last_offset, index_dtype)
     #     scale_grad_by_freq, mode (0 = sum), pruned_weights, per_sample_weights,
     #     compressed_indices_mapping, include_last_offset)
     theirs = torch.ops.quantized.embedding_bag_byte_rowwise_offsets(
-        torch.from_numpy(fused), torch.from_numpy(indices), torch.from_numpy(offsets),
-        False, 0, False, None if weights is None else torch.from_numpy(weights), None,
+        torch.from_numpy(fused),
+        torch.from_numpy(indices),
+        torch.from_numpy(offsets),
+        False,
+        0,
+        False,
+        None if weights is None else torch.from_numpy(weights),
+        None,
         include_last_offset,
     ).numpy()
-    ours = sls(fused, indices, offsets=offsets, include_last_offset=include_last_offset,
-               weights=weights)
+    ours = sls(fused, indices, offsets=offsets, include_last_offset=include_last_offset, weights=weights)
     magnitude = abs_magnitude(dequantize_fused8(fused), indices, lengths, weights, "sum")
     assert_close(ours, theirs, magnitude)
 
@@ -521,8 +533,12 @@ def test_big_batch_matches_torch():
     weights = rng.standard_normal(indices.size).astype(F32)
     offsets = offsets_of(lengths)
     theirs = torch.nn.functional.embedding_bag(
-        torch.from_numpy(indices), torch.from_numpy(table), torch.from_numpy(offsets),
-        mode="sum", per_sample_weights=torch.from_numpy(weights), include_last_offset=True,
+        torch.from_numpy(indices),
+        torch.from_numpy(table),
+        torch.from_numpy(offsets),
+        mode="sum",
+        per_sample_weights=torch.from_numpy(weights),
+        include_last_offset=True,
     ).numpy()
     ours = sls(table, indices, lengths, weights=weights)
     assert_close(ours, theirs, abs_magnitude(table, indices, lengths, weights, "sum"))
@@ -534,8 +550,10 @@ def test_big_batch_matches_torch():
 
 
 def quantize_test_table(rng, rows, dim):
-    table = (rng.standard_normal((rows, dim)) * rng.choice([1e-3, 1.0, 1e3], (rows, 1))
-             + rng.choice([0.0, 5.0, -100.0], (rows, 1))).astype(F32)
+    table = (
+        rng.standard_normal((rows, dim)) * rng.choice([1e-3, 1.0, 1e3], (rows, 1))
+        + rng.choice([0.0, 5.0, -100.0], (rows, 1))
+    ).astype(F32)
     table[0] = 2.5  # range 0
     table[1] = -7.0  # range 0, negative
     table[2] = 0.0  # all +0.0
@@ -599,9 +617,7 @@ def test_dequantize_close_to_torch_unpack():
 def test_dequantize_formula_bit_exact():
     rng = np.random.default_rng(21)
     fused = random_fused(rng, 20, 6)
-    expected = np.array(
-        [[ref_addend(fused, r, j, None) for j in range(6)] for r in range(20)], F32
-    )
+    expected = np.array([[ref_addend(fused, r, j, None) for j in range(6)] for r in range(20)], F32)
     assert_bits_equal(dequantize_fused8(fused), expected)
 
 
@@ -617,108 +633,215 @@ ERRORS = [
     # (function, args, kwargs, exception, exact message)
     (sls, (T, IDX, [4]), {"mode": "max"}, ValueError, "mode must be 'sum' or 'mean', got 'max'"),
     (sls, (T.tolist(), IDX, [4]), {}, TypeError, "table must be a numpy.ndarray, got list"),
-    (sls, (T.astype(np.float64), IDX, [4]), {}, TypeError,
-     "table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), got float64"),
-    (sls, (T.astype(np.float16), IDX, [4]), {}, TypeError,
-     "table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), got float16"),
+    (
+        sls,
+        (T.astype(np.float64), IDX, [4]),
+        {},
+        TypeError,
+        "table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), got float64",
+    ),
+    (
+        sls,
+        (T.astype(np.float16), IDX, [4]),
+        {},
+        TypeError,
+        "table must be float32 (rows, D) or uint8 fused 8-bit (rows, D+8), got float16",
+    ),
     (sls, (T[0], IDX, [4]), {}, ValueError, "table must be 2-D (rows, D), got shape (4,)"),
-    (sls, (np.zeros((10, 0), F32), IDX, [4]), {}, ValueError,
-     "table must have at least one column"),
+    (sls, (np.zeros((10, 0), F32), IDX, [4]), {}, ValueError, "table must have at least one column"),
     (sls, (Q[0], IDX, [4]), {}, ValueError, "table must be 2-D (rows, D+8), got shape (12,)"),
-    (sls, (Q[:, :8], IDX, [4]), {}, ValueError,
-     "table (uint8, fused 8-bit) must have at least 9 columns (D >= 1 bytes of q, then 8 "
-     "bytes of scale and bias), got 8"),
-    (sls, (T, IDX.astype(np.float64), [4]), {}, TypeError,
-     "indices must have an integer dtype, got float64"),
+    (
+        sls,
+        (Q[:, :8], IDX, [4]),
+        {},
+        ValueError,
+        "table (uint8, fused 8-bit) must have at least 9 columns (D >= 1 bytes of q, then 8 "
+        "bytes of scale and bias), got 8",
+    ),
+    (sls, (T, IDX.astype(np.float64), [4]), {}, TypeError, "indices must have an integer dtype, got float64"),
     (sls, (T, [1.0, 2.0], [2]), {}, TypeError, "indices must have an integer dtype, got float64"),
     (sls, (T, IDX > 2, [4]), {}, TypeError, "indices must have an integer dtype, got bool"),
     (sls, (T, IDX.reshape(2, 2), [4]), {}, ValueError, "indices must be 1-D, got shape (2, 2)"),
     (sls, (T, None, [4]), {}, TypeError, "indices must be a 1-D integer array, got None"),
-    (sls, (T, IDX, [4]), {"offsets": [0]}, ValueError,
-     "give exactly one of lengths and offsets, got both"),
+    (sls, (T, IDX, [4]), {"offsets": [0]}, ValueError, "give exactly one of lengths and offsets, got both"),
     (sls, (T, IDX), {}, ValueError, "give exactly one of lengths and offsets, got neither"),
-    (sls, (T, IDX, [4]), {"include_last_offset": True}, ValueError,
-     "include_last_offset applies to offsets, not lengths"),
+    (
+        sls,
+        (T, IDX, [4]),
+        {"include_last_offset": True},
+        ValueError,
+        "include_last_offset applies to offsets, not lengths",
+    ),
     (sls, (T, IDX, [1.0, 3.0]), {}, TypeError, "lengths must have an integer dtype, got float64"),
     (sls, (T, IDX, [[4]]), {}, ValueError, "lengths must be 1-D, got shape (1, 1)"),
     (sls, (T, IDX, [5, -1]), {}, ValueError, "lengths[1] = -1 is negative"),
-    (sls, (T, IDX, np.array([2**64 - 1, 5], np.uint64)), {}, ValueError,
-     "lengths[0] = 18446744073709551615 is more than the number of indices (4)"),
+    (
+        sls,
+        (T, IDX, np.array([2**64 - 1, 5], np.uint64)),
+        {},
+        ValueError,
+        "lengths[0] = 18446744073709551615 is more than the number of indices (4)",
+    ),
     (sls, (T, IDX, [1, 2]), {}, ValueError, "lengths sum to 3 but indices has 4 entries"),
     (sls, (T, IDX, [3, 2]), {}, ValueError, "lengths sum to 5 but indices has 4 entries"),
-    (sls, (T, IDX), {"offsets": [0.0, 2.0]}, TypeError,
-     "offsets must have an integer dtype, got float64"),
+    (sls, (T, IDX), {"offsets": [0.0, 2.0]}, TypeError, "offsets must have an integer dtype, got float64"),
     (sls, (T, IDX), {"offsets": [1, 2]}, ValueError, "offsets[0] must be 0, got 1"),
-    (sls, (T, IDX), {"offsets": [0, 3, 1]}, ValueError,
-     "offsets must be non-decreasing: offsets[2] = 1 < offsets[1] = 3"),
-    (sls, (T, IDX), {"offsets": [0, 2, 5]}, ValueError,
-     "offsets[2] = 5 is beyond len(indices) = 4"),
-    (sls, (T, IDX), {"offsets": [0, 2, 3], "include_last_offset": True}, ValueError,
-     "offsets[-1] = 3 must equal len(indices) = 4 when include_last_offset=True"),
-    (sls, (T, []), {"offsets": [], "include_last_offset": True}, ValueError,
-     "offsets must have at least one entry when include_last_offset=True"),
-    (sls, (T, IDX), {"offsets": []}, ValueError,
-     "offsets is empty (no bags) but indices has 4 entries"),
-    (sls, (T, IDX, [4]), {"weights": np.ones(4, F32), "mode": "mean"}, ValueError,
-     "weights are only supported with mode='sum' (as in torch.nn.functional.embedding_bag), "
-     "got mode='mean'"),
-    (sls, (T, IDX, [4]), {"weights": np.ones(4, np.int64)}, TypeError,
-     "weights must have a floating dtype, got int64"),
-    (sls, (T, IDX, [4]), {"weights": np.ones((2, 2), F32)}, ValueError,
-     "weights must be 1-D, got shape (2, 2)"),
-    (sls, (T, IDX, [4]), {"weights": np.ones(3, F32)}, ValueError,
-     "weights has 3 entries but indices has 4"),
-    (sls, (T, [1, 2, 10, 3], [4]), {}, IndexError,
-     "indices[2] = 10 is out of range for a table with 10 rows"),
-    (sls, (Q, [1, -1, 2], [3]), {}, IndexError,
-     "indices[1] = -1 is out of range for a table with 10 rows"),
-    (sls, (T, np.array([2**64 - 1], np.uint64), [1]), {}, IndexError,
-     "indices[0] = 18446744073709551615 is out of range for a table with 10 rows"),
-    (sls, (np.zeros((0, 4), F32), [0], [1]), {}, IndexError,
-     "indices[0] = 0 is out of range for a table with 0 rows"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 4, "num_ranks": 3}, ValueError,
-     "num_ranks must be 1, 2 or 4, got 3"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 4, "num_ranks": 2.0}, ValueError,
-     "num_ranks must be 1, 2 or 4, got 2.0"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 4, "num_ranks": True}, ValueError,
-     "num_ranks must be 1, 2 or 4, got True"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 4, "num_ranks": 2, "num_dimms": 0},
-     ValueError, "num_dimms must be a positive int, got 0"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 3, "num_ranks": 2}, ValueError,
-     "ranks has 3 entries but indices has 4"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0, 1, 2, 1], "num_ranks": 2}, ValueError,
-     "ranks[2] = 2 is out of range for num_ranks = 2"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0, -1, 0, 0], "num_ranks": 4}, ValueError,
-     "ranks[1] = -1 is out of range for num_ranks = 4"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0.0] * 4, "num_ranks": 2}, TypeError,
-     "ranks must have an integer dtype, got float64"),
-    (sls_hardware_order, (T, IDX, [4]), {"ranks": [0] * 4, "num_ranks": 2, "num_dimms": 2},
-     ValueError, "dimms must be given when num_dimms > 1"),
-    (sls_hardware_order, (T, IDX, [4]),
-     {"ranks": [0] * 4, "num_ranks": 1, "dimms": [0, 0, 2, 0], "num_dimms": 2}, ValueError,
-     "dimms[2] = 2 is out of range for num_dimms = 2"),
-    (sls_hardware_order, (T, IDX, [4]),
-     {"ranks": [0] * 4, "num_ranks": 1, "dimms": [0, 1], "num_dimms": 2}, ValueError,
-     "dimms has 2 entries but indices has 4"),
-    (sls_hardware_order, (T, [1, 11], [2]), {"ranks": [0, 0], "num_ranks": 1}, IndexError,
-     "indices[1] = 11 is out of range for a table with 10 rows"),
+    (
+        sls,
+        (T, IDX),
+        {"offsets": [0, 3, 1]},
+        ValueError,
+        "offsets must be non-decreasing: offsets[2] = 1 < offsets[1] = 3",
+    ),
+    (sls, (T, IDX), {"offsets": [0, 2, 5]}, ValueError, "offsets[2] = 5 is beyond len(indices) = 4"),
+    (
+        sls,
+        (T, IDX),
+        {"offsets": [0, 2, 3], "include_last_offset": True},
+        ValueError,
+        "offsets[-1] = 3 must equal len(indices) = 4 when include_last_offset=True",
+    ),
+    (
+        sls,
+        (T, []),
+        {"offsets": [], "include_last_offset": True},
+        ValueError,
+        "offsets must have at least one entry when include_last_offset=True",
+    ),
+    (sls, (T, IDX), {"offsets": []}, ValueError, "offsets is empty (no bags) but indices has 4 entries"),
+    (
+        sls,
+        (T, IDX, [4]),
+        {"weights": np.ones(4, F32), "mode": "mean"},
+        ValueError,
+        "weights are only supported with mode='sum' (as in torch.nn.functional.embedding_bag), got mode='mean'",
+    ),
+    (sls, (T, IDX, [4]), {"weights": np.ones(4, np.int64)}, TypeError, "weights must have a floating dtype, got int64"),
+    (sls, (T, IDX, [4]), {"weights": np.ones((2, 2), F32)}, ValueError, "weights must be 1-D, got shape (2, 2)"),
+    (sls, (T, IDX, [4]), {"weights": np.ones(3, F32)}, ValueError, "weights has 3 entries but indices has 4"),
+    (sls, (T, [1, 2, 10, 3], [4]), {}, IndexError, "indices[2] = 10 is out of range for a table with 10 rows"),
+    (sls, (Q, [1, -1, 2], [3]), {}, IndexError, "indices[1] = -1 is out of range for a table with 10 rows"),
+    (
+        sls,
+        (T, np.array([2**64 - 1], np.uint64), [1]),
+        {},
+        IndexError,
+        "indices[0] = 18446744073709551615 is out of range for a table with 10 rows",
+    ),
+    (sls, (np.zeros((0, 4), F32), [0], [1]), {}, IndexError, "indices[0] = 0 is out of range for a table with 0 rows"),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 3},
+        ValueError,
+        "num_ranks must be 1, 2 or 4, got 3",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 2.0},
+        ValueError,
+        "num_ranks must be 1, 2 or 4, got 2.0",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": True},
+        ValueError,
+        "num_ranks must be 1, 2 or 4, got True",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 2, "num_dimms": 0},
+        ValueError,
+        "num_dimms must be a positive int, got 0",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 3, "num_ranks": 2},
+        ValueError,
+        "ranks has 3 entries but indices has 4",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0, 1, 2, 1], "num_ranks": 2},
+        ValueError,
+        "ranks[2] = 2 is out of range for num_ranks = 2",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0, -1, 0, 0], "num_ranks": 4},
+        ValueError,
+        "ranks[1] = -1 is out of range for num_ranks = 4",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0.0] * 4, "num_ranks": 2},
+        TypeError,
+        "ranks must have an integer dtype, got float64",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 2, "num_dimms": 2},
+        ValueError,
+        "dimms must be given when num_dimms > 1",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 1, "dimms": [0, 0, 2, 0], "num_dimms": 2},
+        ValueError,
+        "dimms[2] = 2 is out of range for num_dimms = 2",
+    ),
+    (
+        sls_hardware_order,
+        (T, IDX, [4]),
+        {"ranks": [0] * 4, "num_ranks": 1, "dimms": [0, 1], "num_dimms": 2},
+        ValueError,
+        "dimms has 2 entries but indices has 4",
+    ),
+    (
+        sls_hardware_order,
+        (T, [1, 11], [2]),
+        {"ranks": [0, 0], "num_ranks": 1},
+        IndexError,
+        "indices[1] = 11 is out of range for a table with 10 rows",
+    ),
     (quantize_fused8, (T.tolist(),), {}, TypeError, "table_f32 must be a numpy.ndarray, got list"),
-    (quantize_fused8, (T.astype(np.float64),), {}, TypeError,
-     "table_f32 must be float32, got float64"),
+    (quantize_fused8, (T.astype(np.float64),), {}, TypeError, "table_f32 must be float32, got float64"),
     (quantize_fused8, (T[0],), {}, ValueError, "table_f32 must be 2-D (rows, D), got shape (4,)"),
-    (quantize_fused8, (np.zeros((3, 0), F32),), {}, ValueError,
-     "table_f32 must have at least one column"),
-    (quantize_fused8, (np.array([[1.0, np.nan]], F32),), {}, ValueError,
-     "table_f32 must be finite (no NaN or infinity)"),
-    (quantize_fused8, (np.array([[1.0, -np.inf]], F32),), {}, ValueError,
-     "table_f32 must be finite (no NaN or infinity)"),
+    (quantize_fused8, (np.zeros((3, 0), F32),), {}, ValueError, "table_f32 must have at least one column"),
+    (
+        quantize_fused8,
+        (np.array([[1.0, np.nan]], F32),),
+        {},
+        ValueError,
+        "table_f32 must be finite (no NaN or infinity)",
+    ),
+    (
+        quantize_fused8,
+        (np.array([[1.0, -np.inf]], F32),),
+        {},
+        ValueError,
+        "table_f32 must be finite (no NaN or infinity)",
+    ),
     (dequantize_fused8, (T,), {}, TypeError, "fused must be uint8 (rows, D+8), got float32"),
     (dequantize_fused8, (Q.tolist(),), {}, TypeError, "fused must be a numpy.ndarray, got list"),
-    (dequantize_fused8, (Q[0],), {}, ValueError,
-     "fused must be 2-D (rows, D+8), got shape (12,)"),
-    (dequantize_fused8, (Q[:, :8],), {}, ValueError,
-     "fused (uint8, fused 8-bit) must have at least 9 columns (D >= 1 bytes of q, then 8 "
-     "bytes of scale and bias), got 8"),
+    (dequantize_fused8, (Q[0],), {}, ValueError, "fused must be 2-D (rows, D+8), got shape (12,)"),
+    (
+        dequantize_fused8,
+        (Q[:, :8],),
+        {},
+        ValueError,
+        "fused (uint8, fused 8-bit) must have at least 9 columns (D >= 1 bytes of q, then 8 "
+        "bytes of scale and bias), got 8",
+    ),
 ]
 
 

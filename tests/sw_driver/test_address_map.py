@@ -22,8 +22,16 @@ def test_random_round_trips_in_default_and_shuffled_orders(shape):
         address = rng.integers(0, amap.total_bytes, 5000)
         fields = amap.decode(address)
         assert np.array_equal(amap.encode(**fields), address)
-        counts = {"byte": 8, "column": 1024, "channel": channels, "dimm": dimms, "rank": ranks,
-                  "bank_group": 4, "bank": 4, "row": 65536}
+        counts = {
+            "byte": 8,
+            "column": 1024,
+            "channel": channels,
+            "dimm": dimms,
+            "rank": ranks,
+            "bank_group": 4,
+            "bank": 4,
+            "row": 65536,
+        }
         for name, count in counts.items():
             assert fields[name].min() >= 0 and fields[name].max() < count
         random_fields = {name: rng.integers(0, count, 100) for name, count in counts.items()}
@@ -37,12 +45,26 @@ def test_default_order_keeps_a_dram_row_contiguous_and_rotates_rows_over_channel
     assert all((within[n] == 0).all() for n in ("channel", "dimm", "rank", "bank_group", "bank", "row"))
     rows = amap.decode(np.arange(0, 8192 * 2 * 2 * 2 * 16 * 2, 8192))
     k = np.arange(rows["row"].size)
-    expected = {"channel": k % 2, "dimm": k // 2 % 2, "rank": k // 4 % 2, "bank_group": k // 8 % 4,
-                "bank": k // 32 % 4, "row": k // 128}
+    expected = {
+        "channel": k % 2,
+        "dimm": k // 2 % 2,
+        "rank": k // 4 % 2,
+        "bank_group": k // 8 % 4,
+        "bank": k // 32 % 4,
+        "row": k // 128,
+    }
     for name, values in expected.items():
         assert np.array_equal(rows[name], values), name
-    assert amap.widths == {"byte": 3, "column": 10, "channel": 1, "dimm": 1, "rank": 1, "bank_group": 2,
-                           "bank": 2, "row": 16}
+    assert amap.widths == {
+        "byte": 3,
+        "column": 10,
+        "channel": 1,
+        "dimm": 1,
+        "rank": 1,
+        "bank_group": 2,
+        "bank": 2,
+        "row": 16,
+    }
 
 
 def test_a_custom_order_puts_the_fields_where_it_says():
@@ -59,23 +81,40 @@ def test_a_custom_order_puts_the_fields_where_it_says():
 
 def test_daddr_comes_from_hw_isa():
     rng = np.random.default_rng(SEED)
-    parts = {"rank": rng.integers(0, 4, 50), "bank_group": rng.integers(0, 4, 50), "bank": rng.integers(0, 4, 50),
-             "row": rng.integers(0, 65536, 50), "column": rng.integers(0, 128, 50) * 8}
+    parts = {
+        "rank": rng.integers(0, 4, 50),
+        "bank_group": rng.integers(0, 4, 50),
+        "bank": rng.integers(0, 4, 50),
+        "row": rng.integers(0, 65536, 50),
+        "column": rng.integers(0, 128, 50) * 8,
+    }
     split = daddr_split(AddressMap.daddr(**parts))
     assert all(np.array_equal(split[n], v) for n, v in parts.items())
 
 
-@pytest.mark.parametrize(("order", "message"), [
-    (("byte", "column", "channel", "dimm", "rank", "bank_group", "bank"), "address_map: missing field(s) ['row']"),
-    (("byte", "column", "chanel", "dimm", "rank", "bank_group", "bank", "row"),
-     "address_map: unknown field(s) ['chanel']; the fields are byte, column, channel, dimm, rank, bank_group, "
-     "bank, row"),
-    (("byte", "column", "column", "dimm", "rank", "bank_group", "bank", "row"),
-     "address_map: field(s) ['column'] appear more than once"),
-    (("column", "byte", "channel", "dimm", "rank", "bank_group", "bank", "row"),
-     "address_map: 'byte' must be the lowest field (the rank bus is 8 B wide), got 'column' first"),
-    ("byte,column", "address_map must be a sequence of field names (LSB first) or an AddressMap, got 'byte,column'"),
-])
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        (("byte", "column", "channel", "dimm", "rank", "bank_group", "bank"), "address_map: missing field(s) ['row']"),
+        (
+            ("byte", "column", "chanel", "dimm", "rank", "bank_group", "bank", "row"),
+            "address_map: unknown field(s) ['chanel']; the fields are byte, column, channel, dimm, rank, bank_group, "
+            "bank, row",
+        ),
+        (
+            ("byte", "column", "column", "dimm", "rank", "bank_group", "bank", "row"),
+            "address_map: field(s) ['column'] appear more than once",
+        ),
+        (
+            ("column", "byte", "channel", "dimm", "rank", "bank_group", "bank", "row"),
+            "address_map: 'byte' must be the lowest field (the rank bus is 8 B wide), got 'column' first",
+        ),
+        (
+            "byte,column",
+            "address_map must be a sequence of field names (LSB first) or an AddressMap, got 'byte,column'",
+        ),
+    ],
+)
 def test_bad_orders_are_refused_with_the_reason(order, message):
     with pytest.raises(ValueError) as error:
         AddressMap(order)

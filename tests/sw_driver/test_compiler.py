@@ -37,8 +37,7 @@ def test_packets_hold_at_most_16_bags_of_one_request_with_tags_and_eop_masks():
     dev.load_table("q", random_table(rng, 500, 40, True))
     la, lb = random_lengths(rng, 37), random_lengths(rng, 5)
     call = dev.compile([("t", rng.integers(0, 3000, la.sum()), la), ("q", rng.integers(0, 500, lb.sum()), lb)])
-    assert [(p.request, p.first_bag, p.bags) for p in call.packets] == [(0, 0, 16), (0, 16, 16), (0, 32, 5),
-                                                                        (1, 0, 5)]
+    assert [(p.request, p.first_bag, p.bags) for p in call.packets] == [(0, 0, 16), (0, 16, 16), (0, 32, 5), (1, 0, 5)]
     assert [(p.dim, p.elements) for p in call.packets] == [(20, 32)] * 3 + [(40, 40)]
     for stream in call.dimms:
         eops = stream.insts[stream.eop_index]
@@ -50,8 +49,9 @@ def test_packets_hold_at_most_16_bags_of_one_request_with_tags_and_eop_masks():
     lookups = call.lookups
     bag = np.concatenate([np.repeat(np.arange(la.size), la), np.repeat(np.arange(lb.size), lb)])
     assert np.array_equal(lookups["tag"], bag % 16)
-    assert np.array_equal(lookups["packet"], np.concatenate([np.repeat(np.arange(la.size), la) // 16,
-                                                             np.full(lb.sum(), 3)]))
+    assert np.array_equal(
+        lookups["packet"], np.concatenate([np.repeat(np.arange(la.size), la) // 16, np.full(lb.sum(), 3)])
+    )
     assert len(lookups) == sum(len(_lookups(s)) for s in call.dimms)
 
 
@@ -61,11 +61,15 @@ def test_lookups_go_to_the_dimm_and_rank_of_their_row_in_order_with_the_right_fi
     dev.load_table("t", random_table(rng, 5000, 36, False))  # vsize 3
     dev.load_table("q", random_table(rng, 5000, 100, True))  # vsize 2
     idx = rng.integers(0, 5000, 300)
-    lengths = random_lengths(rng, 60, high=8)[: 300]
+    lengths = random_lengths(rng, 60, high=8)[:300]
     lengths[-1] += 300 - lengths.sum()
     w = rng.standard_normal(300).astype(np.float32)
-    for name, weights, opcode, vsize in [("t", None, Opcode.SUM, 3), ("t", w, Opcode.WSUM, 3),
-                                         ("q", None, Opcode.SUM_Q8, 2), ("q", w, Opcode.WSUM_Q8, 2)]:
+    for name, weights, opcode, vsize in [
+        ("t", None, Opcode.SUM, 3),
+        ("t", w, Opcode.WSUM, 3),
+        ("q", None, Opcode.SUM_Q8, 2),
+        ("q", w, Opcode.WSUM_Q8, 2),
+    ]:
         spec = (name, idx, lengths) if weights is None else (name, idx, lengths, weights)
         call = dev.compile([spec])
         where = dev.locate(name, idx)
@@ -95,12 +99,18 @@ def test_config_q8_elements_only_when_d_changes_on_a_dimm_that_has_lookups():
     dev.load_table("f", random_table(rng, 256, 16, False))
 
     def configs(call):
-        return [[_field(i["daddr"], CONFIG_FIELDS, "value") for i in s.insts if i["opcode"] == Opcode.CONFIG]
-                for s in call.dimms]
+        return [
+            [_field(i["daddr"], CONFIG_FIELDS, "value") for i in s.insts if i["opcode"] == Opcode.CONFIG]
+            for s in call.dimms
+        ]
 
     def register(call):
-        return {_field(i["daddr"], CONFIG_FIELDS, "register") for s in call.dimms for i in s.insts
-                if i["opcode"] == Opcode.CONFIG}
+        return {
+            _field(i["daddr"], CONFIG_FIELDS, "register")
+            for s in call.dimms
+            for i in s.insts
+            if i["opcode"] == Opcode.CONFIG
+        }
 
     both = np.array([0, 130]), np.array([2])
     dev.sls("a", *both)
@@ -111,8 +121,14 @@ def test_config_q8_elements_only_when_d_changes_on_a_dimm_that_has_lookups():
     assert configs(call) == [[40], [40]] and register(call) == {ConfigRegister.Q8_ELEMENTS}
     assert all(s.insts[0]["opcode"] == Opcode.CONFIG for s in call.dimms)  # before the packet's lookups
     dev.sls("a", *both)
-    call = dev.compile([("b", np.array([1]), np.array([1])), ("f", np.array([5]), np.array([1])),
-                        ("b", np.array([200]), np.array([1])), ("a", np.array([3, 4]), np.array([2]))])
+    call = dev.compile(
+        [
+            ("b", np.array([1]), np.array([1])),
+            ("f", np.array([5]), np.array([1])),
+            ("b", np.array([200]), np.array([1])),
+            ("a", np.array([3, 4]), np.array([2])),
+        ]
+    )
     # b on DIMM 0, then b on DIMM 1 (second b request, grouped with the first), then a on DIMM 0.
     assert configs(call) == [[20, 40], [20]]
     assert [p.request for p in call.packets] == [0, 2, 1, 3]
@@ -158,6 +174,7 @@ def test_throttling_gives_8_instructions_per_4_cycles_per_channel_shared_by_its_
     assert big.dimms[0].issue_cycles.tolist() == [4 * (k // 8) for k in dimm0]
     assert big.dimms[1].issue_cycles.tolist() == [4 * (161 // 8), 4 * (203 // 8)]
     assert big.transport_cycles == 4 * 26
+
 
 def test_compiling_changes_no_state():
     rng = np.random.default_rng(SEED + 4)

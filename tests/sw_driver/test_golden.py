@@ -27,8 +27,7 @@ def test_golden_equals_sls_hardware_order(topology, colouring, profiling):
     print("seed", seed)
     rng = np.random.default_rng(seed)
     channels, dimms, ranks = topology
-    dev = Device(channels, dimms, ranks, page_colouring=colouring, hot_entry_threshold=profiling,
-                 cache_size_bytes=8192)
+    dev = Device(channels, dimms, ranks, page_colouring=colouring, hot_entry_threshold=profiling, cache_size_bytes=8192)
     tables = {}
     for k in range(3):
         quantized = k == 2 or bool(rng.integers(0, 2))
@@ -147,7 +146,8 @@ def test_what_a_timed_backend_needs_per_dimm():
         rows = dev.image.dimm_rows(stream.channel, stream.dimm, 2)
         assert sorted(rows) == [0, 1] and all(v.shape == (8192,) for r in rows.values() for v in r.values())
         assert sum(len(r) for r in rows.values()) == len(dev.image.ranks.get((0, stream.dimm, 0), {})) + len(
-            dev.image.ranks.get((0, stream.dimm, 1), {}))
+            dev.image.ranks.get((0, stream.dimm, 1), {})
+        )
         dimm = dev.backend.models[stream.index]
         views = [dev.image.rank(stream.channel, stream.dimm, r) for r in range(2)]
         beats += len(dimm.run(stream.words, views))

@@ -55,8 +55,11 @@ def test_the_device_hints_each_lookup_and_remembers_across_calls():
     lookups = call.dimms[0].insts[:5]
     assert lookups["ddr_cmd"].tolist() == [MISS, HIT, CONFLICT, MISS, CONFLICT]
     dev.sls("t", np.array([0, 1, 2048, 130, 3]), np.array([3, 2]))
-    assert dev.compile([("t", np.array([3, 2049, 131]), np.array([3]))]).dimms[0].insts["ddr_cmd"][:3].tolist() \
-        == [HIT, CONFLICT, HIT]
+    assert dev.compile([("t", np.array([3, 2049, 131]), np.array([3]))]).dimms[0].insts["ddr_cmd"][:3].tolist() == [
+        HIT,
+        CONFLICT,
+        HIT,
+    ]
     dev.reset()
     assert dev.compile([("t", np.array([3]), np.array([1]))]).dimms[0].insts["ddr_cmd"][0] == MISS
 
@@ -64,11 +67,13 @@ def test_the_device_hints_each_lookup_and_remembers_across_calls():
 def test_random_calls_give_no_hint_mismatch_in_the_rank_models():
     rng = np.random.default_rng(SEED + 1)
     # Two banks per rank, so that banks see hits, misses and conflicts.
-    dev = Device(channels=2, dimms_per_channel=2, ranks_per_dimm=2,
-                 geometry=DDR4Geometry(bank_groups=1, banks_per_group=2))
+    dev = Device(
+        channels=2, dimms_per_channel=2, ranks_per_dimm=2, geometry=DDR4Geometry(bank_groups=1, banks_per_group=2)
+    )
     names = []
-    for k, (dim, quantized, rows) in enumerate([(16, False, 4000), (20, False, 2000), (40, True, 4000),
-                                                (120, True, 2000)]):
+    for k, (dim, quantized, rows) in enumerate(
+        [(16, False, 4000), (20, False, 2000), (40, True, 4000), (120, True, 2000)]
+    ):
         names.append((f"t{k}", rows))
         dev.load_table(f"t{k}", random_table(rng, rows, dim, quantized))
     models = [DimmNMPModel(ranks=2, geometry=dev.geometry) for _ in range(dev.dimms)]

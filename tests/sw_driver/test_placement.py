@@ -56,10 +56,15 @@ def test_the_image_holds_each_row_in_device_layout_at_its_place_zero_padded():
         where = placement.locate(np.arange(table.shape[0]))
         for i in rng.integers(0, table.shape[0], 20).tolist():
             view = dev.image.rank(int(where["channel"][i]), int(where["dimm"][i]), int(where["rank"][i]))
-            got = view.read(bank_group=int(where["bank_group"][i]), bank=int(where["bank"][i]),
-                            row=int(where["row"][i]), column=int(where["column"][i]), length=64 * layout.vsize)
+            got = view.read(
+                bank_group=int(where["bank_group"][i]),
+                bank=int(where["bank"][i]),
+                row=int(where["row"][i]),
+                column=int(where["column"][i]),
+                length=64 * layout.vsize,
+            )
             got = np.frombuffer(got, np.uint8)
-            assert np.array_equal(got[:layout.row_bytes], device[i]) and not got[layout.row_bytes:].any()
+            assert np.array_equal(got[: layout.row_bytes], device[i]) and not got[layout.row_bytes :].any()
             assert view.unwritten_reads == 0
 
 
@@ -102,12 +107,16 @@ def test_a_table_larger_than_the_free_memory_is_refused_and_nothing_is_allocated
     with pytest.raises(DeviceMemoryError) as error:
         dev.load_table("b", np.ones((128 * 25 - 3, 16), np.float32))
     if colouring:
-        message = ("table 'b' (3197 rows of 64 B) needs 204800 bytes (25 DRAM rows of 8192 B) but only "
-                   "131072 bytes (16 DRAM rows) are free on the emptiest rank (page colouring puts a table "
-                   "on one rank)")
+        message = (
+            "table 'b' (3197 rows of 64 B) needs 204800 bytes (25 DRAM rows of 8192 B) but only "
+            "131072 bytes (16 DRAM rows) are free on the emptiest rank (page colouring puts a table "
+            "on one rank)"
+        )
     else:
-        message = ("table 'b' (3197 rows of 64 B) needs 204800 bytes (25 DRAM rows of 8192 B) but only "
-                   "163840 bytes (20 DRAM rows) are free in device memory")
+        message = (
+            "table 'b' (3197 rows of 64 B) needs 204800 bytes (25 DRAM rows of 8192 B) but only "
+            "163840 bytes (20 DRAM rows) are free in device memory"
+        )
     assert str(error.value) == message
     assert dev.placement.free_frames == free and "b" not in dev.tables
     dev.load_table("b", np.ones((128 * 4, 16), np.float32))  # fits

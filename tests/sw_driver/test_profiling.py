@@ -20,8 +20,11 @@ def test_the_device_counts_over_every_request_of_a_call_and_the_cache_follows():
     dev = Device(ranks_per_dimm=1, hot_entry_threshold=2)
     dev.load_table("a", np.ones((10, 16), np.float32))
     dev.load_table("b", np.ones((10, 16), np.float32))
-    specs = [("a", np.array([1, 2]), np.array([2])), ("b", np.array([1, 3]), np.array([2])),
-             ("a", np.array([1, 4]), np.array([2]))]
+    specs = [
+        ("a", np.array([1, 2]), np.array([2])),
+        ("b", np.array([1, 3]), np.array([2])),
+        ("a", np.array([1, 4]), np.array([2])),
+    ]
     call = dev.compile(specs)
     # Packet order is a, a, b (table-aware); row 1 of a is used twice, row 1 of b once.
     assert call.lookups["locality"].tolist() == [1, 0, 1, 0, 0, 0]

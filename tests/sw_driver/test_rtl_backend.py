@@ -30,7 +30,10 @@ CACHE = 8192
 
 
 VSIZE_DIMS = {  # fp32 and 8-bit D of each vsize
-    1: ([16], [8, 40, 56]), 2: ([24, 32], [57, 100, 120]), 3: ([48], [121, 150, 184]), 4: ([64], [185, 248]),
+    1: ([16], [8, 40, 56]),
+    2: ([24, 32], [57, 100, 120]),
+    3: ([48], [121, 150, 184]),
+    4: ([64], [185, 248]),
 }
 
 
@@ -50,8 +53,19 @@ def coverage_points():
     return {
         "driver.rtl.opcode": dict.fromkeys(["SUM", "WSUM", "SUM_Q8", "WSUM_Q8"], 0),
         "driver.rtl.vsize": dict.fromkeys(["1", "2", "3", "4"], 0),
-        "driver.rtl.feature": dict.fromkeys(["page_colouring", "no_page_colouring", "profiling", "no_profiling",
-                                             "locality_0", "locality_1", "cache_hit", "several_tables_in_one_call"], 0),
+        "driver.rtl.feature": dict.fromkeys(
+            [
+                "page_colouring",
+                "no_page_colouring",
+                "profiling",
+                "no_profiling",
+                "locality_0",
+                "locality_1",
+                "cache_hit",
+                "several_tables_in_one_call",
+            ],
+            0,
+        ),
     }
 
 
@@ -80,10 +94,15 @@ def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
     points = coverage_points()
     vsizes = rng.permutation([1, 2, 3, 4]).tolist()  # (fp32, 8-bit) vsizes of call 0, then of call 1
     for call, (colouring, profiling) in enumerate([(False, None), (True, 2)]):
-        config = dict(dimms_per_channel=dimms, ranks_per_dimm=ranks, page_colouring=colouring,
-                      hot_entry_threshold=profiling)
-        rtl = Device(backend="rtl", cache_size_bytes=CACHE,
-                     backend_options={"inst_stall": 0.2, "result_stall": 0.3, "seed": seed + call}, **config)
+        config = dict(
+            dimms_per_channel=dimms, ranks_per_dimm=ranks, page_colouring=colouring, hot_entry_threshold=profiling
+        )
+        rtl = Device(
+            backend="rtl",
+            cache_size_bytes=CACHE,
+            backend_options={"inst_stall": 0.2, "result_stall": 0.3, "seed": seed + call},
+            **config,
+        )
         golden = Device(cache_size_bytes=CACHE, **config)
         fp32_vsize, q8_vsize = vsizes[2 * call], vsizes[2 * call + 1]
         tables = {
@@ -101,7 +120,8 @@ def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
             hardware = reference(golden, name, tables[name], idx, lengths, weights=weights)
             assert same_bits(g, w) and same_bits(g, hardware), (
                 f"seed {seed} call {call} request {k} ({name}, D={tables[name].shape[1]}, "
-                f"weights={weights is not None})")
+                f"weights={weights is not None})"
+            )
         report = rtl.report
         assert report.illegal == report.bad_rank == report.malformed == report.eop_mismatches == 0, (seed, report)
         assert report.cache_hits + report.cache_misses == report.lines, (seed, report)
@@ -116,25 +136,42 @@ def test_rtl_equals_golden_and_hardware_order(ranks, dimms):
 
 def _job(dev, call, *, words, issue, reset_at=None, resume_at=None, stall=0.2, seed=1):
     stream = call.dimms[0]
-    return DimmJob(words=words, issue_cycles=issue,
-                   images=dev.image.dimm_rows(stream.channel, stream.dimm, dev.ranks_per_dimm),
-                   expected_beats=expected_beats(call, dev.backend.config.lanes) if reset_at is None else 0,
-                   timeout_cycles=200_000, inst_stall=stall, result_stall=stall, seed=seed,
-                   reset_at=reset_at, resume_at=resume_at)
+    return DimmJob(
+        words=words,
+        issue_cycles=issue,
+        images=dev.image.dimm_rows(stream.channel, stream.dimm, dev.ranks_per_dimm),
+        expected_beats=expected_beats(call, dev.backend.config.lanes) if reset_at is None else 0,
+        timeout_cycles=200_000,
+        inst_stall=stall,
+        result_stall=stall,
+        seed=seed,
+        reset_at=reset_at,
+        resume_at=resume_at,
+    )
 
 
 def _run(dev, job, tmp_path, name):
     job_path, results = tmp_path / f"{name}.npz", tmp_path / f"{name}-results.npz"
     write_job(job_path, job)
-    run_block_tests("dimm_nmp", "verif.tb.dimm_nmp", params=dev.backend.params, testcase="run_job",
-                    extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results)}, name=name)
+    run_block_tests(
+        "dimm_nmp",
+        "verif.tb.dimm_nmp",
+        params=dev.backend.params,
+        testcase="run_job",
+        extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results)},
+        name=name,
+    )
     return read_results(results)
 
 
 def _beats(result, prefix=""):
     """The result beats of a job (``prefix="pre_"``: those that left before its reset)."""
-    return [_Beat(int(t), int(b), bool(last), d) for t, b, last, d in zip(
-        result[prefix + "tag"], result[prefix + "beat"], result[prefix + "last"], result[prefix + "data"])]
+    return [
+        _Beat(int(t), int(b), bool(last), d)
+        for t, b, last, d in zip(
+            result[prefix + "tag"], result[prefix + "beat"], result[prefix + "last"], result[prefix + "data"]
+        )
+    ]
 
 
 def _bad_words(rng, count, ranks):
@@ -147,10 +184,28 @@ def _bad_words(rng, count, ranks):
         rank = int(rng.integers(ranks, 4)) if kind == "bad_rank" else int(rng.integers(0, ranks))
         column = int(rng.choice([0, 13, 1016]))
         vsize = 0 if column == 0 and kind == "malformed" else (2 if column == 1016 else 1)
-        daddr = int(daddr_compose(rank=rank, bank_group=int(rng.integers(0, 4)), bank=int(rng.integers(0, 4)),
-                                  row=int(rng.integers(0, 100)), column=column if kind == "malformed" else 0))
-        word = words_to_ints(pack({"opcode": Opcode.SUM, "ddr_cmd": 6, "daddr": daddr, "vsize": vsize if kind ==
-                                   "malformed" else 1, "weight": 1.0, "locality": 1, "psum_tag": 0}))[0]
+        daddr = int(
+            daddr_compose(
+                rank=rank,
+                bank_group=int(rng.integers(0, 4)),
+                bank=int(rng.integers(0, 4)),
+                row=int(rng.integers(0, 100)),
+                column=column if kind == "malformed" else 0,
+            )
+        )
+        word = words_to_ints(
+            pack(
+                {
+                    "opcode": Opcode.SUM,
+                    "ddr_cmd": 6,
+                    "daddr": daddr,
+                    "vsize": vsize if kind == "malformed" else 1,
+                    "weight": 1.0,
+                    "locality": 1,
+                    "psum_tag": 0,
+                }
+            )
+        )[0]
         if kind == "illegal":
             word = (word & ~0xF) | int(rng.choice([0, 5, 6, 7, 11, 12, 13, 14, 15]))
         words.append(word)
@@ -181,18 +236,23 @@ def test_illegal_words_between_packets_are_counted_and_change_nothing(tmp_path):
             issue += [issue[-1]] * len(bad)
             kinds += what
             where["between_packets" if between else "inside_packet"] += 1
-    result = _run(dev, _job(dev, call, words=ints_to_words(words), issue=np.array(issue), seed=seed), tmp_path,
-                  "illegal")
+    result = _run(
+        dev, _job(dev, call, words=ints_to_words(words), issue=np.array(issue), seed=seed), tmp_path, "illegal"
+    )
     counters = result["counters"]
     malformed = sum(kinds.count(k) for k in ("vsize0", "unaligned", "crossing"))
     assert (counters["illegal"], counters["bad_rank"], counters["malformed"]) == (
-        kinds.count("illegal"), kinds.count("bad_rank"), malformed), f"seed {seed}: {counters}"
+        kinds.count("illegal"),
+        kinds.count("bad_rank"),
+        malformed,
+    ), f"seed {seed}: {counters}"
     groups = split_packets(_beats(result), len(call.packets))
     got = np.concatenate([packet_vectors(g, p, 4)[:, :32] for g, p in zip(groups, call.packets)])
     assert same_bits(got, reference(dev, "t", table, idx, lengths)), f"seed {seed}"
-    points = {"driver.rtl.bad_words": {k: kinds.count(k) for k in ("illegal", "bad_rank", "vsize0", "unaligned",
-                                                                    "crossing")},
-              "driver.rtl.bad_word_place": where}
+    points = {
+        "driver.rtl.bad_words": {k: kinds.count(k) for k in ("illegal", "bad_rank", "vsize0", "unaligned", "crossing")},
+        "driver.rtl.bad_word_place": where,
+    }
     export_points(coverage_dir(), "driver-rtl-bad-words", points, context=f"seed {seed}")
 
 
@@ -226,10 +286,15 @@ def test_reset_in_the_middle_of_a_packet_then_a_clean_batch(tmp_path):
         # so a drain the reset cut shows no `last`.
         before = _beats(result, prefix="pre_")
         per_tag = -(-48 // 4)
-        expected_a = [(t, k, t == p.bags - 1 and k == per_tag - 1)
-                      for p in call_a.packets for t in range(p.bags) for k in range(per_tag)]
-        assert [(x.tag, x.beat, x.last) for x in before] == expected_a[:len(before)], (
-            f"seed {seed} reset at {reset_at}")
+        expected_a = [
+            (t, k, t == p.bags - 1 and k == per_tag - 1)
+            for p in call_a.packets
+            for t in range(p.bags)
+            for k in range(per_tag)
+        ]
+        assert [(x.tag, x.beat, x.last) for x in before] == expected_a[: len(before)], (
+            f"seed {seed} reset at {reset_at}"
+        )
         assert result["counters"]["illegal"] == result["counters"]["malformed"] == 0
 
 

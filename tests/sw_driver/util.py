@@ -26,5 +26,13 @@ def reference(dev, name, table, indices, lengths=None, **kwargs):
     """``sls_hardware_order`` with the ranks and DIMMs the device placed the rows on."""
     where = dev.locate(name, np.asarray(indices, np.int64))
     dimms = where["channel"] * dev.dimms_per_channel + where["dimm"]
-    return sls_hardware_order(table, indices, lengths, ranks=where["rank"], num_ranks=dev.ranks_per_dimm,
-                              dimms=dimms, num_dimms=dev.dimms, **kwargs)
+    return sls_hardware_order(
+        table,
+        indices,
+        lengths,
+        ranks=where["rank"],
+        num_ranks=dev.ranks_per_dimm,
+        dimms=dimms,
+        num_dimms=dev.dimms,
+        **kwargs,
+    )

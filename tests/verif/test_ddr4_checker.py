@@ -11,8 +11,7 @@ from verif.ddr4_checker import DDR4ProtocolChecker, ProtocolError
 from verif.dram_model import DramModel
 from verif.rank_image import RankImage
 
-ACT, RD, PRE, REF, NOP = (DramCommand.ACT, DramCommand.RD, DramCommand.PRE, DramCommand.REF,
-                          DramCommand.NOP)
+ACT, RD, PRE, REF, NOP = (DramCommand.ACT, DramCommand.RD, DramCommand.PRE, DramCommand.REF, DramCommand.NOP)
 RESET = "controller reset"  # pseudo-command for run(): checker.controller_reset(cycle)
 T = DDR4Timing()
 WINDOW = 9 * T.tREFI  # the longest legal REF gap and row-open time
@@ -35,20 +34,24 @@ def expect(constraint, cycle, bg, bank, commands, checker=None):
     with pytest.raises(ProtocolError, match=re.escape(prefix)) as exc:
         run(commands, checker)
     assert (exc.value.constraint, exc.value.cycle, exc.value.bank_group, exc.value.bank) == (
-        constraint, cycle, bg, bank)
+        constraint,
+        cycle,
+        bg,
+        bank,
+    )
     return str(exc.value)
 
 
 def test_legal_sequence_at_every_minimum_gap_passes():
     c = 0
     seq = [(c, ACT, 0, 0, 5, 0)]
-    seq.append((c + T.tRRD_L, ACT, 0, 1, 7, 0))                 # same bank group
-    seq.append((c + T.tRRD_L + T.tRRD_S, ACT, 1, 0, 9, 0))      # other bank group
+    seq.append((c + T.tRRD_L, ACT, 0, 1, 7, 0))  # same bank group
+    seq.append((c + T.tRRD_L + T.tRRD_S, ACT, 1, 0, 9, 0))  # other bank group
     seq.append((c + T.tRRD_L + 2 * T.tRRD_S, ACT, 2, 0, 9, 0))
     rd0 = T.tRRD_L + 2 * T.tRRD_S + T.tRCD  # tRCD after the last ACT
     seq.append((rd0, RD, 0, 0, 5, 8))
-    seq.append((rd0 + T.tCCD_S, RD, 1, 0, 9, 16))               # other bank group
-    seq.append((rd0 + T.tCCD_S + T.tCCD_L, RD, 1, 0, 9, 24))    # same bank group
+    seq.append((rd0 + T.tCCD_S, RD, 1, 0, 9, 16))  # other bank group
+    seq.append((rd0 + T.tCCD_S + T.tCCD_L, RD, 1, 0, 9, 24))  # same bank group
     pre = max(T.tRAS, rd0 + T.tRTP)
     seq.append((pre, PRE, 0, 0, 0, 0))
     seq.append((max(pre + T.tRP, T.tRC), ACT, 0, 0, 6, 0))
@@ -68,45 +71,98 @@ def test_rd_returns_the_open_row():
     assert checker.command(T.tRCD, RD, bank_group=2, bank=3, row=1234, column=64) == 1234
 
 
-@pytest.mark.parametrize("constraint,cycle,bg,bank,commands", [
-    ("tRCD", T.tRCD - 1, 1, 2, [(0, ACT, 1, 2, 0, 0), (T.tRCD - 1, RD, 1, 2, 0, 0)]),
-    ("tRAS", T.tRAS - 1, 0, 3, [(0, ACT, 0, 3, 0, 0), (T.tRAS - 1, PRE, 0, 3, 0, 0)]),
-    ("tRTP", 39, 0, 0, [(0, ACT, 0, 0, 0, 0), (31, RD, 0, 0, 0, 0), (39, PRE, 0, 0, 0, 0)]),
-    ("tRP", T.tRAS + T.tRP - 1, 0, 0, [
-        (0, ACT, 0, 0, 0, 0), (T.tRAS, PRE, 0, 0, 0, 0), (T.tRAS + T.tRP - 1, ACT, 0, 0, 1, 0)]),
-    ("tRRD_L", T.tRRD_L - 1, 2, 1, [(0, ACT, 2, 0, 0, 0), (T.tRRD_L - 1, ACT, 2, 1, 0, 0)]),
-    ("tRRD_S", T.tRRD_S - 1, 1, 0, [(0, ACT, 0, 0, 0, 0), (T.tRRD_S - 1, ACT, 1, 0, 0, 0)]),
-    ("tFAW", T.tFAW - 1, 0, 1, [
-        *[(i * T.tRRD_S, ACT, i % 4, 0, 0, 0) for i in range(4)], (T.tFAW - 1, ACT, 0, 1, 0, 0)]),
-    ("tCCD_L", 30 + T.tCCD_L - 1, 0, 1, [
-        (0, ACT, 0, 0, 0, 0), (T.tRRD_L, ACT, 0, 1, 0, 0), (30, RD, 0, 0, 0, 0),
-        (30 + T.tCCD_L - 1, RD, 0, 1, 0, 0)]),
-    ("tCCD_S", 30 + T.tCCD_S - 1, 1, 0, [
-        (0, ACT, 0, 0, 0, 0), (T.tRRD_S, ACT, 1, 0, 0, 0), (30, RD, 0, 0, 0, 0),
-        (30 + T.tCCD_S - 1, RD, 1, 0, 0, 0)]),
-    ("tRFC", T.tRFC - 1, 0, 0, [(0, REF, 0, 0, 0, 0), (T.tRFC - 1, ACT, 0, 0, 0, 0)]),
-    ("bank state", 20, 0, 0, [(0, ACT, 0, 0, 1, 0), (20, ACT, 0, 0, 2, 0)]),
-    ("bank state", 5, 3, 2, [(5, RD, 3, 2, 0, 0)]),
-    ("bank state", 100, 1, 1, [(0, ACT, 1, 1, 0, 0), (100, REF, 0, 0, 0, 0)]),
-    ("tRP", 60, 2, 2, [(0, ACT, 2, 2, 0, 0), (45, PRE, 2, 2, 0, 0), (60, REF, 0, 0, 0, 0)]),
-    ("burst alignment", 16, 0, 0, [(0, ACT, 0, 0, 0, 0), (16, RD, 0, 0, 0, 3)]),
-    ("command bus", 10, 1, 0, [(10, ACT, 0, 0, 0, 0), (10, ACT, 1, 0, 0, 0)]),
-    ("row address", T.tRCD, 1, 3, [(0, ACT, 1, 3, 7, 0), (T.tRCD, RD, 1, 3, 8, 0)]),
-    # After a controller reset: the controller must precharge a bank before using it ...
-    ("bank state", 200, 1, 1, [(0, ACT, 0, 0, 1, 0), (100, RESET, 0, 0, 0, 0), (200, ACT, 1, 1, 4, 0)]),
-    ("bank state", 200, 0, 0, [(0, ACT, 0, 0, 1, 0), (100, RESET, 0, 0, 0, 0), (200, RD, 0, 0, 1, 0)]),
-    ("bank state", 100, 3, 3, [  # every bank but the last one precharged
-        (0, RESET, 0, 0, 0, 0), *[(1 + i, PRE, bg, b, 0, 0) for i, (bg, b) in enumerate(BANKS[:-1])],
-        (100, REF, 0, 0, 0, 0)]),
-    # ... and wait tRP after that PRE, even when the bank was already closed ...
-    ("tRP", 10 + T.tRP - 1, 2, 1, [(0, RESET, 0, 0, 0, 0), (10, PRE, 2, 1, 0, 0), (10 + T.tRP - 1, ACT, 2, 1, 5, 0)]),
-    ("tRP", 16 + T.tRP - 1, 3, 3, [
-        (0, RESET, 0, 0, 0, 0), *[(1 + i, PRE, bg, b, 0, 0) for i, (bg, b) in enumerate(BANKS)],
-        (16 + T.tRP - 1, REF, 0, 0, 0, 0)]),
-    # ... while the DRAM's own timing windows carry on through the reset.
-    ("tRAS", T.tRAS - 1, 0, 0, [(0, ACT, 0, 0, 1, 0), (5, RESET, 0, 0, 0, 0), (T.tRAS - 1, PRE, 0, 0, 0, 0)]),
-    ("tRFC", T.tRFC - 1, 1, 1, [(0, REF, 0, 0, 0, 0), (10, RESET, 0, 0, 0, 0), (T.tRFC - 1, PRE, 1, 1, 0, 0)]),
-])
+@pytest.mark.parametrize(
+    "constraint,cycle,bg,bank,commands",
+    [
+        ("tRCD", T.tRCD - 1, 1, 2, [(0, ACT, 1, 2, 0, 0), (T.tRCD - 1, RD, 1, 2, 0, 0)]),
+        ("tRAS", T.tRAS - 1, 0, 3, [(0, ACT, 0, 3, 0, 0), (T.tRAS - 1, PRE, 0, 3, 0, 0)]),
+        ("tRTP", 39, 0, 0, [(0, ACT, 0, 0, 0, 0), (31, RD, 0, 0, 0, 0), (39, PRE, 0, 0, 0, 0)]),
+        (
+            "tRP",
+            T.tRAS + T.tRP - 1,
+            0,
+            0,
+            [(0, ACT, 0, 0, 0, 0), (T.tRAS, PRE, 0, 0, 0, 0), (T.tRAS + T.tRP - 1, ACT, 0, 0, 1, 0)],
+        ),
+        ("tRRD_L", T.tRRD_L - 1, 2, 1, [(0, ACT, 2, 0, 0, 0), (T.tRRD_L - 1, ACT, 2, 1, 0, 0)]),
+        ("tRRD_S", T.tRRD_S - 1, 1, 0, [(0, ACT, 0, 0, 0, 0), (T.tRRD_S - 1, ACT, 1, 0, 0, 0)]),
+        (
+            "tFAW",
+            T.tFAW - 1,
+            0,
+            1,
+            [*[(i * T.tRRD_S, ACT, i % 4, 0, 0, 0) for i in range(4)], (T.tFAW - 1, ACT, 0, 1, 0, 0)],
+        ),
+        (
+            "tCCD_L",
+            30 + T.tCCD_L - 1,
+            0,
+            1,
+            [
+                (0, ACT, 0, 0, 0, 0),
+                (T.tRRD_L, ACT, 0, 1, 0, 0),
+                (30, RD, 0, 0, 0, 0),
+                (30 + T.tCCD_L - 1, RD, 0, 1, 0, 0),
+            ],
+        ),
+        (
+            "tCCD_S",
+            30 + T.tCCD_S - 1,
+            1,
+            0,
+            [
+                (0, ACT, 0, 0, 0, 0),
+                (T.tRRD_S, ACT, 1, 0, 0, 0),
+                (30, RD, 0, 0, 0, 0),
+                (30 + T.tCCD_S - 1, RD, 1, 0, 0, 0),
+            ],
+        ),
+        ("tRFC", T.tRFC - 1, 0, 0, [(0, REF, 0, 0, 0, 0), (T.tRFC - 1, ACT, 0, 0, 0, 0)]),
+        ("bank state", 20, 0, 0, [(0, ACT, 0, 0, 1, 0), (20, ACT, 0, 0, 2, 0)]),
+        ("bank state", 5, 3, 2, [(5, RD, 3, 2, 0, 0)]),
+        ("bank state", 100, 1, 1, [(0, ACT, 1, 1, 0, 0), (100, REF, 0, 0, 0, 0)]),
+        ("tRP", 60, 2, 2, [(0, ACT, 2, 2, 0, 0), (45, PRE, 2, 2, 0, 0), (60, REF, 0, 0, 0, 0)]),
+        ("burst alignment", 16, 0, 0, [(0, ACT, 0, 0, 0, 0), (16, RD, 0, 0, 0, 3)]),
+        ("command bus", 10, 1, 0, [(10, ACT, 0, 0, 0, 0), (10, ACT, 1, 0, 0, 0)]),
+        ("row address", T.tRCD, 1, 3, [(0, ACT, 1, 3, 7, 0), (T.tRCD, RD, 1, 3, 8, 0)]),
+        # After a controller reset: the controller must precharge a bank before using it ...
+        ("bank state", 200, 1, 1, [(0, ACT, 0, 0, 1, 0), (100, RESET, 0, 0, 0, 0), (200, ACT, 1, 1, 4, 0)]),
+        ("bank state", 200, 0, 0, [(0, ACT, 0, 0, 1, 0), (100, RESET, 0, 0, 0, 0), (200, RD, 0, 0, 1, 0)]),
+        (
+            "bank state",
+            100,
+            3,
+            3,
+            [  # every bank but the last one precharged
+                (0, RESET, 0, 0, 0, 0),
+                *[(1 + i, PRE, bg, b, 0, 0) for i, (bg, b) in enumerate(BANKS[:-1])],
+                (100, REF, 0, 0, 0, 0),
+            ],
+        ),
+        # ... and wait tRP after that PRE, even when the bank was already closed ...
+        (
+            "tRP",
+            10 + T.tRP - 1,
+            2,
+            1,
+            [(0, RESET, 0, 0, 0, 0), (10, PRE, 2, 1, 0, 0), (10 + T.tRP - 1, ACT, 2, 1, 5, 0)],
+        ),
+        (
+            "tRP",
+            16 + T.tRP - 1,
+            3,
+            3,
+            [
+                (0, RESET, 0, 0, 0, 0),
+                *[(1 + i, PRE, bg, b, 0, 0) for i, (bg, b) in enumerate(BANKS)],
+                (16 + T.tRP - 1, REF, 0, 0, 0, 0),
+            ],
+        ),
+        # ... while the DRAM's own timing windows carry on through the reset.
+        ("tRAS", T.tRAS - 1, 0, 0, [(0, ACT, 0, 0, 1, 0), (5, RESET, 0, 0, 0, 0), (T.tRAS - 1, PRE, 0, 0, 0, 0)]),
+        ("tRFC", T.tRFC - 1, 1, 1, [(0, REF, 0, 0, 0, 0), (10, RESET, 0, 0, 0, 0), (T.tRFC - 1, PRE, 1, 1, 0, 0)]),
+    ],
+)
 def test_each_violation_is_caught_with_constraint_cycle_and_bank(constraint, cycle, bg, bank, commands):
     expect(constraint, cycle, bg, bank, commands)
     # One cycle later (where that is a timing rule) the same sequence is legal.
@@ -119,9 +175,13 @@ def test_trc_is_checked_when_longer_than_tras_plus_trp():
     # At the default timing tRC = tRAS + tRP, so tRP always fires first; widen tRC.
     timing = DDR4Timing(tRC=60)
     seq = [(0, ACT, 3, 3, 0, 0), (T.tRAS, PRE, 3, 3, 0, 0), (59, ACT, 3, 3, 1, 0)]
-    with pytest.raises(ProtocolError, match=re.escape(
-        "DDR4 tRC violation at cycle 59, bank group 3 bank 3: ACT 59 cycles after ACT to the same bank at cycle 0 (needs 60)"
-    )):
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(
+            "DDR4 tRC violation at cycle 59, bank group 3 bank 3: "
+            "ACT 59 cycles after ACT to the same bank at cycle 0 (needs 60)"
+        ),
+    ):
         run(seq, DDR4ProtocolChecker(timing=timing))
     run(seq[:2] + [(60, ACT, 3, 3, 1, 0)], DDR4ProtocolChecker(timing=timing))
 
@@ -135,23 +195,29 @@ def test_messages_say_what_happened():
     assert message.endswith("RD row 8 column 16 to a bank with row 7 open")
     message = expect("bank state", 200, 1, 1, [(100, RESET, 0, 0, 0, 0), (200, ACT, 1, 1, 4, 0)])
     assert message.endswith(
-        "ACT row 4 to a bank with unknown state after the controller reset at cycle 100: precharge it first")
+        "ACT row 4 to a bank with unknown state after the controller reset at cycle 100: precharge it first"
+    )
     message = expect("bank state", 200, 0, 0, [(100, RESET, 0, 0, 0, 0), (200, RD, 0, 0, 0, 8)])
     assert message.endswith(
-        "RD column 8 to a bank with unknown state after the controller reset at cycle 100: precharge it first")
+        "RD column 8 to a bank with unknown state after the controller reset at cycle 100: precharge it first"
+    )
     message = expect("bank state", 200, 0, 0, [(100, RESET, 0, 0, 0, 0), (200, REF, 0, 0, 0, 0)])
     assert message.endswith(
-        "REF with the bank in unknown state after the controller reset at cycle 100: precharge it first")
+        "REF with the bank in unknown state after the controller reset at cycle 100: precharge it first"
+    )
 
 
 def test_missing_refresh_is_caught_on_a_command_and_on_an_idle_check():
     checker = DDR4ProtocolChecker()
     late = 9 * T.tREFI  # nine intervals elapsed, none refreshed: one more than may be postponed
     checker.check_refresh(late - 1)
-    with pytest.raises(ProtocolError, match=re.escape(
-        f"DDR4 tREFI violation at cycle {late}, bank group 0 bank 0: missing refresh: 0 REF issued "
-        f"after 9 refresh intervals of {T.tREFI} cycles (at most 8 may be postponed)"
-    )):
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(
+            f"DDR4 tREFI violation at cycle {late}, bank group 0 bank 0: missing refresh: 0 REF issued "
+            f"after 9 refresh intervals of {T.tREFI} cycles (at most 8 may be postponed)"
+        ),
+    ):
         checker.check_refresh(late)
     with pytest.raises(ProtocolError, match="DDR4 tREFI violation at cycle"):
         checker.command(late, ACT, bank_group=1, bank=1)
@@ -178,7 +244,9 @@ def test_refresh_pulled_in_too_far_is_caught():
 
 
 def test_address_out_of_range_is_a_value_error():
-    with pytest.raises(ValueError, match=re.escape("address out of range at cycle 0: bank group 4 bank 0 row 0 column 0")):
+    with pytest.raises(
+        ValueError, match=re.escape("address out of range at cycle 0: bank group 4 bank 0 row 0 column 0")
+    ):
         DDR4ProtocolChecker().command(0, ACT, bank_group=4)
 
 
@@ -199,14 +267,18 @@ def test_ref_gap_after_pulled_in_refreshes_is_at_most_9_trefi():
     run(pulled_in + [(last + WINDOW, REF, 0, 0, 0, 0)])
     message = expect("tREFI", last + WINDOW + 1, 2, 1, pulled_in + [(last + WINDOW + 1, ACT, 2, 1, 0, 0)])
     assert message.endswith(
-        f"{WINDOW + 1} cycles since the previous REF at cycle {last} (at most 9 x tREFI = {WINDOW})")
+        f"{WINDOW + 1} cycles since the previous REF at cycle {last} (at most 9 x tREFI = {WINDOW})"
+    )
     expect("tREFI", last + WINDOW + 1, 0, 0, pulled_in + [(last + WINDOW + 1, REF, 0, 0, 0, 0)])
     # Also on an idle cycle, with no command to notice it.
     checker = run(pulled_in)
-    with pytest.raises(ProtocolError, match=re.escape(
-        f"DDR4 tREFI violation at cycle {last + WINDOW + 1}, bank group 0 bank 0: {WINDOW + 1} cycles since "
-        f"the previous REF at cycle {last}"
-    )):
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(
+            f"DDR4 tREFI violation at cycle {last + WINDOW + 1}, bank group 0 bank 0: {WINDOW + 1} cycles since "
+            f"the previous REF at cycle {last}"
+        ),
+    ):
         checker.check_refresh(last + WINDOW + 1)
 
 
@@ -214,10 +286,13 @@ def test_first_ref_is_due_9_trefi_after_the_start():
     # With more postponed REFs allowed, the gap rule still bounds the first one.
     checker = DDR4ProtocolChecker(max_postponed=20)
     checker.check_refresh(WINDOW)
-    with pytest.raises(ProtocolError, match=re.escape(
-        f"DDR4 tREFI violation at cycle {WINDOW + 1}, bank group 0 bank 0: {WINDOW + 1} cycles since the "
-        f"start at cycle 0, with no REF (at most 9 x tREFI = {WINDOW})"
-    )):
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(
+            f"DDR4 tREFI violation at cycle {WINDOW + 1}, bank group 0 bank 0: {WINDOW + 1} cycles since the "
+            f"start at cycle 0, with no REF (at most 9 x tREFI = {WINDOW})"
+        ),
+    ):
         checker.check_refresh(WINDOW + 1)
 
 
@@ -236,8 +311,10 @@ def test_row_open_longer_than_9_trefi_is_caught():
     message = expect("tRAS(max)", WINDOW + 1, 1, 2, seq + [(WINDOW + 1, ACT, 3, 0, 0, 0)])
     assert message.endswith(f"row 3 open for {WINDOW + 1} cycles since ACT at cycle 0 (at most 9 x tREFI = {WINDOW})")
     expect("tRAS(max)", WINDOW + 1, 1, 2, seq + [(WINDOW + 1, PRE, 1, 2, 0, 0)])
-    with pytest.raises(ProtocolError, match=re.escape(
-        f"DDR4 tRAS(max) violation at cycle {WINDOW + 1}, bank group 1 bank 2: row 3 open")):
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(f"DDR4 tRAS(max) violation at cycle {WINDOW + 1}, bank group 1 bank 2: row 3 open"),
+    ):
         run(seq).check_refresh(WINDOW + 1)
 
 
@@ -277,8 +354,9 @@ def test_initial_state_unknown_is_a_controller_reset_at_cycle_0():
 
 
 def test_bad_initial_state_and_controller_reset_in_the_past_are_value_errors():
-    with pytest.raises(ValueError, match=re.escape(
-            "initial_state must be one of ('precharged', 'unknown'), got 'open'")):
+    with pytest.raises(
+        ValueError, match=re.escape("initial_state must be one of ('precharged', 'unknown'), got 'open'")
+    ):
         DDR4ProtocolChecker(initial_state="open")
     checker = run([(10, ACT, 0, 0, 0, 0)])
     with pytest.raises(ValueError, match=re.escape("controller reset at cycle 9, before the command at cycle 10")):
@@ -308,8 +386,7 @@ def test_dram_model_reports_each_dut_reset_pulse_and_still_returns_read_data(mon
         if dut.dram__rd_valid.value:
             beats[model.cycle] = dut.dram__rd_data.value
         dut.rst.value = rst
-        for name, value in (("cmd", cmd), ("bank_group", bank_group), ("bank", bank), ("row", row),
-                            ("column", column)):
+        for name, value in (("cmd", cmd), ("bank_group", bank_group), ("bank", bank), ("row", row), ("column", column)):
             getattr(dut, f"dram__{name}").value = int(value)
         model._sample()
 
@@ -330,8 +407,12 @@ def test_dram_model_reports_each_dut_reset_pulse_and_still_returns_read_data(mon
     assert model.checker.controller_resets == [19, 24]
     beat = DDR4Geometry().beat_bytes
     rd = 2 + T.tRCD
-    assert beats == {rd + T.tCL + k: int.from_bytes(data[k * beat:(k + 1) * beat], "little") for k in range(4)}
-    with pytest.raises(ProtocolError, match=re.escape(
+    assert beats == {rd + T.tCL + k: int.from_bytes(data[k * beat : (k + 1) * beat], "little") for k in range(4)}
+    with pytest.raises(
+        ProtocolError,
+        match=re.escape(
             "DDR4 bank state violation at cycle 40, bank group 1 bank 1: ACT row 2 to a bank with unknown "
-            "state after the controller reset at cycle 24: precharge it first")):
+            "state after the controller reset at cycle 24: precharge it first"
+        ),
+    ):
         cycle(cmd=ACT, bank_group=1, bank=1, row=2)

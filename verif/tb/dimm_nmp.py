@@ -70,15 +70,19 @@ class DimmJob:
 
 def write_job(path: Path, job: DimmJob) -> None:
     """Store ``job`` as an ``.npz`` file."""
-    arrays = {"words": np.asarray(job.words, np.uint64).reshape(-1, 2),
-              "issue_cycles": np.asarray(job.issue_cycles, np.int64)}
+    arrays = {
+        "words": np.asarray(job.words, np.uint64).reshape(-1, 2),
+        "issue_cycles": np.asarray(job.issue_cycles, np.int64),
+    }
     for rank, rows in job.images.items():
         keys = sorted(rows)
         arrays[f"image{rank}_keys"] = np.array(keys, np.int64).reshape(-1, 3)
-        arrays[f"image{rank}_rows"] = (np.stack([np.asarray(rows[k], np.uint8) for k in keys])
-                                       if keys else np.zeros((0, GEOMETRY.row_bytes), np.uint8))
-    meta = {f.name: getattr(job, f.name) for f in fields(job)
-            if f.name not in ("words", "issue_cycles", "images")}
+        arrays[f"image{rank}_rows"] = (
+            np.stack([np.asarray(rows[k], np.uint8) for k in keys])
+            if keys
+            else np.zeros((0, GEOMETRY.row_bytes), np.uint8)
+        )
+    meta = {f.name: getattr(job, f.name) for f in fields(job) if f.name not in ("words", "issue_cycles", "images")}
     meta["ranks"] = sorted(job.images)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(path, **arrays)
@@ -122,9 +126,10 @@ class Testbench:
         for rank, rows in job.images.items():
             for (bg, bank, row), data in rows.items():
                 self.images[rank].write(bank_group=bg, bank=bank, row=row, column=0, data=data)
-        self.drams = [DramModel(dut, f"dram{r}", dut.clk, self.images[r], timing=timing, reset=dut.rst,
-                                keep_log=job.trace)
-                      for r in range(self.ranks)]
+        self.drams = [
+            DramModel(dut, f"dram{r}", dut.clk, self.images[r], timing=timing, reset=dut.rst, keep_log=job.trace)
+            for r in range(self.ranks)
+        ]
         self.cycle = 0
         self.accepted = 0  # words of the current batch accepted
         self.inst_pause = random_pauses(job.inst_stall, seed=job.seed)
@@ -199,7 +204,7 @@ async def run_job(dut):
     else:
         # The first batch until the reset; what it had not sent is dropped. The words from
         # resume_at on follow, throttled from the end of the reset.
-        sending = cocotb.start_soon(tb.send(words[:job.resume_at], due[:job.resume_at], 0))
+        sending = cocotb.start_soon(tb.send(words[: job.resume_at], due[: job.resume_at], 0))
         while tb.cycle < job.reset_at:
             await FallingEdge(dut.clk)
         sending.cancel()
@@ -208,8 +213,8 @@ async def run_job(dut):
         await tb.wait_idle()
         before_reset = list(tb.sink.received)
         tb.sink.received.clear()
-        rest = due[job.resume_at:]
-        sending = cocotb.start_soon(tb.send(words[job.resume_at:], rest - (rest[0] if len(rest) else 0), tb.cycle))
+        rest = due[job.resume_at :]
+        sending = cocotb.start_soon(tb.send(words[job.resume_at :], rest - (rest[0] if len(rest) else 0), tb.cycle))
 
     start, wall = tb.cycle, time.perf_counter()
     received_before = tb.sink.transfers
@@ -218,30 +223,50 @@ async def run_job(dut):
             raise AssertionError(
                 f"timeout after {job.timeout_cycles} cycles: {tb.sink.transfers - received_before} of "
                 f"{job.expected_beats} result beats received, {tb.accepted} words of the last batch "
-                f"accepted (of {len(words)} in the job), idle={int(dut.idle.value)}")
+                f"accepted (of {len(words)} in the job), idle={int(dut.idle.value)}"
+            )
         await FallingEdge(dut.clk)
     end, wall = tb.cycle, time.perf_counter() - wall
     await ClockCycles(dut.clk, 8)
     beats = tb.beats(list(tb.sink.received))
     pre = _beat_arrays(tb.beats(before_reset), tb.lanes)
     counters = {name: int(getattr(dut, name).value) for name in _counter_names(tb)}
-    dram_counts = {str(r): {cmd.name: d.counts[cmd] for cmd in (DramCommand.ACT, DramCommand.RD,
-                                                                  DramCommand.PRE, DramCommand.REF)}
-                   for r, d in enumerate(tb.drams)}
+    dram_counts = {
+        str(r): {cmd.name: d.counts[cmd] for cmd in (DramCommand.ACT, DramCommand.RD, DramCommand.PRE, DramCommand.REF)}
+        for r, d in enumerate(tb.drams)
+    }
     trace = np.zeros((0, 7), np.int64)
     if job.trace:
-        trace = np.array([(c, r, DramCommand[name].value, g, b, row, col)
-                          for r, d in enumerate(tb.drams) for c, name, g, b, row, col in d.log],
-                         np.int64).reshape(-1, 7)
+        trace = np.array(
+            [
+                (c, r, DramCommand[name].value, g, b, row, col)
+                for r, d in enumerate(tb.drams)
+                for c, name, g, b, row, col in d.log
+            ],
+            np.int64,
+        ).reshape(-1, 7)
         trace = trace[np.lexsort((trace[:, 1], trace[:, 0]))]
-    meta = {"counters": counters, "dram_counts": dram_counts, "cycles": end - start, "wall_seconds": wall,
-            "idle": int(dut.idle.value), "unwritten_reads": sum(i.unwritten_reads for i in tb.images.values())}
-    arrays = {**_beat_arrays(beats, tb.lanes), **{f"pre_{k}": v for k, v in pre.items()}, "trace": trace,
-              "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    meta = {
+        "counters": counters,
+        "dram_counts": dram_counts,
+        "cycles": end - start,
+        "wall_seconds": wall,
+        "idle": int(dut.idle.value),
+        "unwritten_reads": sum(i.unwritten_reads for i in tb.images.values()),
+    }
+    arrays = {
+        **_beat_arrays(beats, tb.lanes),
+        **{f"pre_{k}": v for k, v in pre.items()},
+        "trace": trace,
+        "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
+    }
     np.savez(os.environ[RESULTS_ENV], **arrays)
 
 
 def _counter_names(tb: Testbench) -> list[str]:
     """The status counters: the 32-bit outputs that belong to no stream or DRAM port."""
-    return [name for name, (direction, width) in tb.description.ports.items()
-            if direction == "output" and width == 32 and "__" not in name]
+    return [
+        name
+        for name, (direction, width) in tb.description.ports.items()
+        if direction == "output" and width == 32 and "__" not in name
+    ]

@@ -98,7 +98,8 @@ async def minus_zero_identity(dut):
         plain = (f["acc"] + f["a"] * f["b"]).view(np.uint32)
     bad = vec.mismatches(plain, vec.lane_reference(**identity))
     assert len(bad) == 0, "the model itself breaks the -0.0 identity: " + vec.format_mismatches(
-        identity, plain, vec.lane_reference(**identity), bad)
+        identity, plain, vec.lane_reference(**identity), bad
+    )
 
 
 @cocotb.test()

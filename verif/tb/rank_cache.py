@@ -38,8 +38,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from sim_models.rank_cache import RankCacheModel
-from verif.block_description import BlockDescription
 from verif import coverage
+from verif.block_description import BlockDescription
 from verif.stream import StreamSink, StreamSource, random_pauses
 
 __all__ = ["COUNTERS", "CycleSample", "Fields", "Scoreboard", "Testbench", "Traffic", "coverage_bins"]
@@ -124,9 +124,18 @@ class Traffic:
         Per lookup, probability of also filling a random pool line (present or not).
     """
 
-    def __init__(self, *, sets: int, ways: int, addr_bits: int, line_bits: int,
-                 id_width: int, rng: random.Random, allocate_probability: float = 0.75,
-                 spurious_fill_probability: float = 0.03):
+    def __init__(
+        self,
+        *,
+        sets: int,
+        ways: int,
+        addr_bits: int,
+        line_bits: int,
+        id_width: int,
+        rng: random.Random,
+        allocate_probability: float = 0.75,
+        spurious_fill_probability: float = 0.03,
+    ):
         self.rng = rng
         self.sets = sets
         self.set_bits = sets.bit_length() - 1
@@ -192,9 +201,20 @@ class CycleSample:
     is a tuple in :data:`COUNTERS` order, or ``None`` to skip the counter check.
     """
 
-    __slots__ = ("lookup_valid", "lookup_ready", "lookup_payload", "fill_valid", "fill_ready",
-                 "fill_payload", "result_valid", "result_ready", "result_payload",
-                 "invalidate", "busy", "counters")
+    __slots__ = (
+        "lookup_valid",
+        "lookup_ready",
+        "lookup_payload",
+        "fill_valid",
+        "fill_ready",
+        "fill_payload",
+        "result_valid",
+        "result_ready",
+        "result_payload",
+        "invalidate",
+        "busy",
+        "counters",
+    )
 
     def __init__(self, **values):
         for name in self.__slots__:
@@ -207,8 +227,9 @@ class Scoreboard:
     Call :meth:`cycle` once per clock cycle, from the first cycle after reset.
     """
 
-    def __init__(self, *, size_bytes: int, ways: int, lookup: Fields, fill: Fields,
-                 result: Fields, coverage: bool = False):
+    def __init__(
+        self, *, size_bytes: int, ways: int, lookup: Fields, fill: Fields, result: Fields, coverage: bool = False
+    ):
         self.model = RankCacheModel(size_bytes=size_bytes, ways=ways)
         self.sets = self.model.sets
         self.ways = ways
@@ -228,16 +249,14 @@ class Scoreboard:
         self._prev_op: tuple[str, int, int] | None = None  # (kind, set, addr) accepted last cycle
         self._prev_held: int | None = None  # result payload held (valid, not ready) last cycle
         self._prev_result_transfer = False
-        self._counter_history: collections.deque[tuple[int, ...]] = collections.deque(
-            [(0,) * 5, (0,) * 5], maxlen=2)
+        self._counter_history: collections.deque[tuple[int, ...]] = collections.deque([(0,) * 5, (0,) * 5], maxlen=2)
         self._cover = None
         if coverage:
             from cocotb_coverage.coverage import CoverPoint
 
             self._cover = {}
             for name, bins in coverage_bins(ways).items():
-                self._cover[name] = CoverPoint(f"rank_cache.{name}", xf=lambda v: v, bins=bins)(
-                    lambda v: None)
+                self._cover[name] = CoverPoint(f"rank_cache.{name}", xf=lambda v: v, bins=bins)(lambda v: None)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -259,13 +278,17 @@ class Scoreboard:
         busy = bool(s.busy)
         fill_ready = not busy and not s.invalidate
         if bool(s.fill_ready) != fill_ready:
-            self._fail(f"fill.ready is {s.fill_ready}, expected {int(fill_ready)} "
-                       f"(busy={int(busy)}, invalidate={s.invalidate})")
+            self._fail(
+                f"fill.ready is {s.fill_ready}, expected {int(fill_ready)} "
+                f"(busy={int(busy)}, invalidate={s.invalidate})"
+            )
         lookup_ready = fill_ready and not s.fill_valid and (not s.result_valid or bool(s.result_ready))
         if bool(s.lookup_ready) != lookup_ready:
-            self._fail(f"lookup.ready is {s.lookup_ready}, expected {int(lookup_ready)} "
-                       f"(busy={int(busy)}, invalidate={s.invalidate}, fill.valid={s.fill_valid}, "
-                       f"result.valid={s.result_valid}, result.ready={s.result_ready})")
+            self._fail(
+                f"lookup.ready is {s.lookup_ready}, expected {int(lookup_ready)} "
+                f"(busy={int(busy)}, invalidate={s.invalidate}, fill.valid={s.fill_valid}, "
+                f"result.valid={s.result_valid}, result.ready={s.result_ready})"
+            )
 
         # result stream: latency 1, stable while stalled, right order
         if self._prev_held is not None and (not s.result_valid or s.result_payload != self._prev_held):
@@ -278,8 +301,10 @@ class Scoreboard:
             head = self.expected[0][1]
             got = self.result_f.unpack(s.result_payload)
             if (got["id"], got["addr"]) != (head["id"], head["addr"]):
-                self._fail(f"result for id {got['id']} addr {got['addr']:#x}, expected the result of "
-                           f"lookup {self.expected[0][0]} (id {head['id']}, addr {head['addr']:#x})")
+                self._fail(
+                    f"result for id {got['id']} addr {got['addr']:#x}, expected the result of "
+                    f"lookup {self.expected[0][0]} (id {head['id']}, addr {head['addr']:#x})"
+                )
 
         # busy runs
         if busy:
@@ -319,8 +344,9 @@ class Scoreboard:
             op = self._lookup(s.lookup_payload)
         if s.lookup_valid and s.fill_valid and not busy and not s.invalidate:
             self._event("flow", "lookup_blocked_by_fill")
-            if self.model.set_index(self.lookup_f.get(s.lookup_payload, "addr")) == \
-                    self.model.set_index(self.fill_f.get(s.fill_payload, "addr")):
+            if self.model.set_index(self.lookup_f.get(s.lookup_payload, "addr")) == self.model.set_index(
+                self.fill_f.get(s.fill_payload, "addr")
+            ):
                 self._event("hazard", "lookup_fill_offered_same_set")
         if held:
             self._event("flow", "result_held")
@@ -378,8 +404,13 @@ class Scoreboard:
             self._event("hazard", f"{self._prev_op[0]}_lookup_same_set")
             if hit and self._prev_op[0] == "fill" and self._prev_op[2] == addr:
                 self._event("hazard", "fill_lookup_same_line_hit")
-        expected = {"id": f["id"], "addr": addr, "allocate": allocate, "hit": int(hit),
-                    "data": self.lines[addr] if hit else 0}
+        expected = {
+            "id": f["id"],
+            "addr": addr,
+            "allocate": allocate,
+            "hit": int(hit),
+            "data": self.lines[addr] if hit else 0,
+        }
         self.expected.append((self.lookups, expected))
         self.lookups += 1
         return ("lookup", s, addr)
@@ -408,8 +439,12 @@ class Scoreboard:
 
     def missing_bins(self) -> list[str]:
         """Coverage bins never hit (from :attr:`events`)."""
-        return [f"{point}:{b}" for point, bins in coverage_bins(self.ways).items()
-                for b in bins if not self.events[f"{point}:{b}"]]
+        return [
+            f"{point}:{b}"
+            for point, bins in coverage_bins(self.ways).items()
+            for b in bins
+            if not self.events[f"{point}:{b}"]
+        ]
 
 
 # ----------------------------------------------------------------------------------------
@@ -429,11 +464,22 @@ class Testbench:
         fill = Fields(desc.layout("fill__payload").fields)
         result = Fields(desc.layout("result__payload").fields)
         self.lookup_f, self.fill_f = lookup, fill
-        self.sb = Scoreboard(size_bytes=desc.params["size_bytes"], ways=self.ways, lookup=lookup,
-                             fill=fill, result=result, coverage=coverage)
-        self.traffic = Traffic(sets=self.sb.sets, ways=self.ways, addr_bits=lookup.fields["addr"][1],
-                               line_bits=fill.fields["data"][1], id_width=lookup.fields["id"][1],
-                               rng=random.Random(seed))
+        self.sb = Scoreboard(
+            size_bytes=desc.params["size_bytes"],
+            ways=self.ways,
+            lookup=lookup,
+            fill=fill,
+            result=result,
+            coverage=coverage,
+        )
+        self.traffic = Traffic(
+            sets=self.sb.sets,
+            ways=self.ways,
+            addr_bits=lookup.fields["addr"][1],
+            line_bits=fill.fields["data"][1],
+            id_width=lookup.fields["id"][1],
+            rng=random.Random(seed),
+        )
         self.lookups = StreamSource(dut, "lookup", dut.clk)
         self.fills = StreamSource(dut, "fill", dut.clk)
         self.results = StreamSink(dut, "result", dut.clk)
@@ -469,16 +515,22 @@ class Testbench:
             lv = int(dut.lookup__valid.value)
             fv = int(dut.fill__valid.value)
             rv = int(dut.result__valid.value)
-            self.sb.cycle(CycleSample(
-                lookup_valid=lv, lookup_ready=int(dut.lookup__ready.value),
-                lookup_payload=int(dut.lookup__payload.value) if lv else None,
-                fill_valid=fv, fill_ready=int(dut.fill__ready.value),
-                fill_payload=int(dut.fill__payload.value) if fv else None,
-                result_valid=rv, result_ready=int(dut.result__ready.value),
-                result_payload=int(dut.result__payload.value) if rv else None,
-                invalidate=int(dut.invalidate.value), busy=int(dut.busy.value),
-                counters=self.counters(),
-            ))
+            self.sb.cycle(
+                CycleSample(
+                    lookup_valid=lv,
+                    lookup_ready=int(dut.lookup__ready.value),
+                    lookup_payload=int(dut.lookup__payload.value) if lv else None,
+                    fill_valid=fv,
+                    fill_ready=int(dut.fill__ready.value),
+                    fill_payload=int(dut.fill__payload.value) if fv else None,
+                    result_valid=rv,
+                    result_ready=int(dut.result__ready.value),
+                    result_payload=int(dut.result__payload.value) if rv else None,
+                    invalidate=int(dut.invalidate.value),
+                    busy=int(dut.busy.value),
+                    counters=self.counters(),
+                )
+            )
 
     async def _stimulus(self) -> None:
         """Keep two lookups queued while some remain to issue; fill allocating misses."""
@@ -501,8 +553,7 @@ class Testbench:
         while self.sb.results < self.lookup_target:
             await FallingEdge(self.dut.clk)
 
-    async def invalidate(self, *, after: int = 0, while_held: bool = False,
-                         twice: bool = False) -> None:
+    async def invalidate(self, *, after: int = 0, while_held: bool = False, twice: bool = False) -> None:
         """A one-cycle ``invalidate`` strobe ``after`` cycles from now (start it with
         ``cocotb.start_soon`` to have traffic around it).
 
@@ -567,7 +618,8 @@ async def random_traffic(dut):
     dut._log.info(
         f"{sb.lookups} lookups, {sb.model.fills} fills in {sb.cycle_no} cycles; counters "
         f"{sb.model.counters()}; hit rate {hit_rate:.1%}; busy runs {sb.busy_runs}; "
-        f"{len(sb.sets_filled)} of {sb.sets} sets filled")
+        f"{len(sb.sets_filled)} of {sb.sets} sets filled"
+    )
     coverage_db.report_coverage(dut._log.info, bins=True)
     coverage.export()
     missing = sb.missing_bins()
@@ -592,8 +644,9 @@ async def hit_latency_and_throughput(dut):
     start = len(tb.results.times)
     count = 64
     for n in range(count):
-        tb.lookups.send(tb.lookup_f.pack(addr=addrs[n % len(addrs)] if n % 3 else tb.traffic.cold[0],
-                                         allocate=n & 1, id=n % 64))
+        tb.lookups.send(
+            tb.lookup_f.pack(addr=addrs[n % len(addrs)] if n % 3 else tb.traffic.cold[0], allocate=n & 1, id=n % 64)
+        )
     first = len(tb.lookups.times)
     while tb.sb.results < count:
         await FallingEdge(dut.clk)

@@ -97,8 +97,7 @@ ILLEGAL_OPCODES = sorted(set(range(16)) - {op.value for op in Opcode})
 CLOCK_NS = 10
 #: The rank's own counters the model predicts exactly.
 MODEL_COUNTERS = ("lookups", "lines", "illegal", "malformed", "eop_mismatches")
-DRAM_COUNTERS = {"acts": DramCommand.ACT, "pres": DramCommand.PRE, "reads": DramCommand.RD,
-                 "refs": DramCommand.REF}
+DRAM_COUNTERS = {"acts": DramCommand.ACT, "pres": DramCommand.PRE, "reads": DramCommand.RD, "refs": DramCommand.REF}
 
 F32 = np.float32
 SPECIALS = {
@@ -203,14 +202,16 @@ class Memory:
         row = 64 + 16 * t + k % self.ROWS_PER_BANK
         slot = k // self.ROWS_PER_BANK
         line = (LINES_PER_ROW - (slot + 1) * v) if t % 2 else slot * v
-        return {"bank_group": bank_id // GEOMETRY.banks_per_group,
-                "bank": bank_id % GEOMETRY.banks_per_group, "row": row,
-                "column": line * GEOMETRY.burst_columns}
+        return {
+            "bank_group": bank_id // GEOMETRY.banks_per_group,
+            "bank": bank_id % GEOMETRY.banks_per_group,
+            "row": row,
+            "column": line * GEOMETRY.burst_columns,
+        }
 
     def daddr(self, t: int, index: int, *, rank: int = 0) -> int:
         loc = self.location(t, index)
-        return (loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28
-                | rank << 30)
+        return loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28 | rank << 30
 
 
 class QuietImage:
@@ -244,8 +245,7 @@ class Cover:
         self.bins = bins
         self._points = {}
         for name, point_bins in bins.items():
-            self._points[name] = CoverPoint(f"{prefix}.{name}", xf=lambda v: v, bins=list(point_bins))(
-                lambda v: None)
+            self._points[name] = CoverPoint(f"{prefix}.{name}", xf=lambda v: v, bins=list(point_bins))(lambda v: None)
 
     def hit(self, name: str, value) -> None:
         if value in self.bins[name]:
@@ -254,32 +254,55 @@ class Cover:
 
 def stimulus_bins(cfg: Config) -> dict[str, list]:
     """Cover points of the stimulus of ``random_traffic`` for one configuration."""
-    malformed = ["undefined_opcode", "vsize0", "unaligned_column", "row_crossing",
-                 "config_bad_register", "config_bad_value", "eop_reserved", "eop_elements0",
-                 "eop_elements_too_large"]
+    malformed = [
+        "undefined_opcode",
+        "vsize0",
+        "unaligned_column",
+        "row_crossing",
+        "config_bad_register",
+        "config_bad_value",
+        "eop_reserved",
+        "eop_elements0",
+        "eop_elements_too_large",
+    ]
     if cfg.q8_d_max > LINE - Q8_HEADER_BYTES:  # D > 56 makes one burst too short
         malformed.append("q8_too_long")
     if cfg.fp32_vsize_max < MAX_VSIZE:
         malformed.append("fp32_too_long")
-    dram = ["row_hits", "row_misses", "row_conflicts", "refs", "out_of_order_completion",
-            "rd_same_bank_group_at_tCCD_L", "rd_other_bank_group_at_tCCD_S", "8_banks_open",
-            "all_16_banks_read"]
+    dram = [
+        "row_hits",
+        "row_misses",
+        "row_conflicts",
+        "refs",
+        "out_of_order_completion",
+        "rd_same_bank_group_at_tCCD_L",
+        "rd_other_bank_group_at_tCCD_S",
+        "8_banks_open",
+        "all_16_banks_read",
+    ]
     if cfg.scheduler_depth > 4:  # five ACTs in one tFAW need five requests buffered
         dram.append("tfaw_limited_act")
     return {
         "opcode_x_vsize": [f"{op.name}/{v}" for op in FP32_OPS for v in cfg.fp32_vsizes]
-                          + [f"{op.name}/{v}" for op in Q8_OPS for v in cfg.q8_vsizes],
+        + [f"{op.name}/{v}" for op in Q8_OPS for v in cfg.q8_vsizes],
         "tag": list(range(16)),
         "locality": [0, 1],
         "hint": list(range(8)),
         "special": [f"{where}_{kind}" for where in ("data", "weight") for kind in SPECIALS]
-                   + ["garbage_weight_ignored"],
+        + ["garbage_weight_ignored"],
         "q8_small_d": [f"{op.name}/D{d}" for op in Q8_OPS for d in range(1, 2 * cfg.lanes + 1)],
         "malformed": malformed,
         "malformed_position": ["between_packets", "inside_packet"],
         "eop_mismatch": ["missing_tag", "short_elements"],
-        "control": ["config_mid_packet", "invalidate_mid_packet", "empty_mask",
-                    "empty_tag_in_mask", "long_elements", "rank_bits_set", "vector_at_row_end"],
+        "control": [
+            "config_mid_packet",
+            "invalidate_mid_packet",
+            "empty_mask",
+            "empty_tag_in_mask",
+            "long_elements",
+            "rank_bits_set",
+            "vector_at_row_end",
+        ],
         "flow": ["psum_stall_200_cycles", "inst_backpressure", "psum_backpressure"],
         "cache": ["cache_hits", "cache_bypasses", "cache_fills", "cache_evictions"],
         "dram": dram,
@@ -288,8 +311,7 @@ def stimulus_bins(cfg: Config) -> dict[str, list]:
 
 
 RESET_BINS = {
-    "reset": ["mid_packet", "mid_drain_cut", "rows_open_at_reset", "reads_in_flight_at_reset",
-              "clean_batch_after"],
+    "reset": ["mid_packet", "mid_drain_cut", "rows_open_at_reset", "reads_in_flight_at_reset", "clean_batch_after"],
 }
 
 
@@ -324,8 +346,15 @@ class Config:
 
 def inst(opcode, *, ddr_cmd=0, daddr=0, vsize=0, weight=0, locality=0, psum_tag=0) -> dict:
     """One instruction as a record of the ``inst`` payload fields (``weight``: the bits)."""
-    return {"opcode": int(opcode), "ddr_cmd": ddr_cmd, "daddr": int(daddr), "vsize": vsize,
-            "weight": weight, "locality": locality, "psum_tag": psum_tag}
+    return {
+        "opcode": int(opcode),
+        "ddr_cmd": ddr_cmd,
+        "daddr": int(daddr),
+        "vsize": vsize,
+        "weight": weight,
+        "locality": locality,
+        "psum_tag": psum_tag,
+    }
 
 
 def to_word(fields_: dict) -> int:
@@ -333,8 +362,15 @@ def to_word(fields_: dict) -> int:
     f = dict(fields_)
     weight = np.array([f.pop("weight")], np.uint32).view(F32)
     opcode = f.pop("opcode")
-    word = words_to_ints(pack({**{k: np.array([v]) for k, v in f.items()}, "weight": weight,
-                               "opcode": np.array([opcode if opcode in {o.value for o in Opcode} else 1])}))[0]
+    word = words_to_ints(
+        pack(
+            {
+                **{k: np.array([v]) for k, v in f.items()},
+                "weight": weight,
+                "opcode": np.array([opcode if opcode in {o.value for o in Opcode} else 1]),
+            }
+        )
+    )[0]
     return (word & ~0xF) | opcode  # pack() refuses undefined opcodes: put them in by hand
 
 
@@ -407,8 +443,15 @@ class Stimulus:
         self._hit("tag", tag)
         self._hit("locality", locality)
         self._hit("hint", hint)
-        return inst(op, ddr_cmd=hint, daddr=self.mem.daddr(t, index, rank=rank), vsize=vsize,
-                    weight=wbits, locality=locality, psum_tag=tag)
+        return inst(
+            op,
+            ddr_cmd=hint,
+            daddr=self.mem.daddr(t, index, rank=rank),
+            vsize=vsize,
+            weight=wbits,
+            locality=locality,
+            psum_tag=tag,
+        )
 
     def elements_of(self, op: Opcode, vsize: int) -> int:
         return 16 * vsize if op in FP32_OPS else self.d
@@ -417,13 +460,16 @@ class Stimulus:
 
     def config(self, d: int) -> dict:
         self.d = d
-        return inst(Opcode.CONFIG, daddr=config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=d),
-                    vsize=int(self.rng.integers(0, 8)), weight=int(self.rng.integers(0, 1 << 32)))
+        return inst(
+            Opcode.CONFIG,
+            daddr=config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=d),
+            vsize=int(self.rng.integers(0, 8)),
+            weight=int(self.rng.integers(0, 1 << 32)),
+        )
 
     def eop(self, mask: int, elements: int, reserved: int = 0) -> dict:
         daddr = int(eop_daddr(tag_mask=mask, elements=elements)) | reserved << 26
-        return inst(Opcode.EOP, daddr=daddr, vsize=int(self.rng.integers(0, 8)),
-                    psum_tag=int(self.rng.integers(0, 16)))
+        return inst(Opcode.EOP, daddr=daddr, vsize=int(self.rng.integers(0, 8)), psum_tag=int(self.rng.integers(0, 16)))
 
     def malformed_inst(self, position: str) -> list[dict]:
         """An instruction breaking one rule of the contract (a kind drawn at random); for an
@@ -451,8 +497,7 @@ class Stimulus:
         if kind == "vsize0":
             return {**good, "vsize": 0}
         if kind == "unaligned_column":
-            return {**good, "daddr": (good["daddr"] & ~0x3FF) | int(rng.integers(0, 128)) * 8
-                    + int(rng.integers(1, 8))}
+            return {**good, "daddr": (good["daddr"] & ~0x3FF) | int(rng.integers(0, 128)) * 8 + int(rng.integers(1, 8))}
         if kind == "row_crossing":
             v = max(2, good["vsize"])  # one burst cannot cross
             line = int(rng.integers(LINES_PER_ROW - v + 1, LINES_PER_ROW))
@@ -472,8 +517,11 @@ class Stimulus:
             value = 0 if rng.random() < 0.5 else int(rng.integers(cfg.max_elements + 1, 1 << 24))
             return inst(Opcode.CONFIG, daddr=config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=value))
         if kind == "eop_reserved":
-            return self.eop(int(rng.integers(0, 1 << 16)), int(rng.integers(1, cfg.max_elements + 1)),
-                            reserved=int(rng.integers(1, 64)))
+            return self.eop(
+                int(rng.integers(0, 1 << 16)),
+                int(rng.integers(1, cfg.max_elements + 1)),
+                reserved=int(rng.integers(1, 64)),
+            )
         if kind == "eop_elements0":
             return self.eop(int(rng.integers(0, 1 << 16)), 0)
         assert kind == "eop_elements_too_large"
@@ -481,8 +529,9 @@ class Stimulus:
 
     # -- packets --------------------------------------------------------------------------
 
-    def packet(self, *, ops=LOOKUP_OPS, max_bags: int = 16, max_len: int = 10,
-               small_d: int | None = None) -> list[dict]:
+    def packet(
+        self, *, ops=LOOKUP_OPS, max_bags: int = 16, max_len: int = 10, small_d: int | None = None
+    ) -> list[dict]:
         """One packet (CONFIG first when it has 8-bit lookups), with malformed instructions,
         INVALIDATE and CONFIG mixed in, ending with its EOP (matching or not)."""
         rng = self.rng
@@ -510,8 +559,7 @@ class Stimulus:
             op = packet_ops[int(rng.integers(0, len(packet_ops)))]
             if self.control and n and rng.random() < 0.02:
                 self._hit("control", "invalidate_mid_packet")
-                out.append(inst(Opcode.INVALIDATE, daddr=int(rng.integers(0, 1 << 32)),
-                                vsize=int(rng.integers(0, 8))))
+                out.append(inst(Opcode.INVALIDATE, daddr=int(rng.integers(0, 1 << 32)), vsize=int(rng.integers(0, 8))))
             if self.control and n and small_d is None and rng.random() < 0.02:
                 self._hit("control", "config_mid_packet")
                 out.append(self.config(self._random_d()))
@@ -588,8 +636,7 @@ class CommandLog:
     def since_reset(self, before: int | None = None) -> list[tuple]:
         """Commands issued since the last reset ended (those the DUT counts), sampled
         before DRAM cycle ``before`` (default: all)."""
-        return [e for e in self.entries[self.reset_mark:]
-                if not e[6] and (before is None or e[0] < before)]
+        return [e for e in self.entries[self.reset_mark :] if not e[6] and (before is None or e[0] < before)]
 
     def counts(self, entries) -> collections.Counter:
         return collections.Counter(e[1] for e in entries)
@@ -600,8 +647,10 @@ class CommandLog:
         for n, e in enumerate(entries):
             if e[7] is not None and e[7] != n:
                 prev = entries[n - 1][0] if n else None
-                return (f"the counter read {e[7]} at the {cmd.name} of cycle {e[0]} (bank group {e[2]} bank "
-                        f"{e[3]} row {e[4]}), {n} {cmd.name}s seen before it (previous at cycle {prev})")
+                return (
+                    f"the counter read {e[7]} at the {cmd.name} of cycle {e[0]} (bank group {e[2]} bank "
+                    f"{e[3]} row {e[4]}), {n} {cmd.name}s seen before it (previous at cycle {prev})"
+                )
         return "the counter agreed at every command; it changed later"
 
 
@@ -688,28 +737,35 @@ class Scoreboard:
         self.accepted += 1
 
     def on_beat(self, record) -> None:
-        got = PsumBeat(record["tag"], record["beat"], np.array(record["data"], np.uint32),
-                       bool(record["last"]))
+        got = PsumBeat(record["tag"], record["beat"], np.array(record["data"], np.uint32), bool(record["last"]))
         self.beats += 1
         while self.drains and not self.drains[0].expected:
             self.drains.popleft()  # empty drains: nothing to see
         if self.error:
             return
         if not self.drains:
-            self.error = (f"unexpected psum beat {self.beats - 1} (tag {got.tag} beat {got.beat} "
-                          f"last {int(got.last)}): no EOP is outstanding")
+            self.error = (
+                f"unexpected psum beat {self.beats - 1} (tag {got.tag} beat {got.beat} "
+                f"last {int(got.last)}): no EOP is outstanding"
+            )
             return
         drain = self.drains[0]
         want = drain.expected[drain.received]
         if not beats_equal(got, want):
-            lanes = [k for k in range(len(want.data)) if not beats_equal(
-                got._replace(data=got.data[k:k + 1], tag=want.tag, beat=want.beat, last=want.last),
-                want._replace(data=want.data[k:k + 1]))]
+            lanes = [
+                k
+                for k in range(len(want.data))
+                if not beats_equal(
+                    got._replace(data=got.data[k : k + 1], tag=want.tag, beat=want.beat, last=want.last),
+                    want._replace(data=want.data[k : k + 1]),
+                )
+            ]
             self.error = (
                 f"packet {drain.number} (instruction {drain.inst_number}) beat {drain.received}: "
                 f"got tag {got.tag} beat {got.beat} last {int(got.last)}, expected tag {want.tag} "
                 f"beat {want.beat} last {int(want.last)}; lanes differing {lanes}: expected "
-                f"{[hex(int(x)) for x in want.data]}, got {[hex(int(x)) for x in got.data]}")
+                f"{[hex(int(x)) for x in want.data]}, got {[hex(int(x)) for x in got.data]}"
+            )
             return
         drain.received += 1
         if drain.done:
@@ -729,8 +785,9 @@ class Scoreboard:
         parts = []
         for d in list(self.drains)[:6]:
             if d.expected:
-                parts.append(f"packet {d.number} (instruction {d.inst_number}): {d.received} of "
-                             f"{len(d.expected)} beats")
+                parts.append(
+                    f"packet {d.number} (instruction {d.inst_number}): {d.received} of {len(d.expected)} beats"
+                )
         more = sum(1 for d in list(self.drains)[6:] if d.expected)
         if more:
             parts.append(f"{more} more packets with no beat yet")
@@ -770,8 +827,7 @@ def seeded(timeout_ms: float):
             try:
                 await fn(dut, seed)
             except AssertionError as error:
-                raise AssertionError(f"[{fn.__name__} seed {seed}, run seed {run_seed()}] "
-                                     f"{error}") from error
+                raise AssertionError(f"[{fn.__name__} seed {seed}, run seed {run_seed()}] {error}") from error
 
         return cocotb.test(timeout_time=timeout_ms, timeout_unit="ms")(run)
 
@@ -802,12 +858,10 @@ class Testbench:
         self.params = desc.params
         self.lanes = desc.params["lanes"]
         self.timing = DDR4Timing(**{f.name: desc.params[f.name] for f in fields(DDR4Timing)})
-        self.cfg = Config(self.lanes, desc.params["max_elements"], self.timing,
-                          desc.params.get("scheduler_depth", 16))
+        self.cfg = Config(self.lanes, desc.params["max_elements"], self.timing, desc.params.get("scheduler_depth", 16))
         self.rng = np.random.default_rng(seed)
         self.seed = seed
-        self.memory = Memory(self.rng, fp32_vsizes=self.cfg.fp32_vsizes, q8_vsizes=self.cfg.q8_vsizes,
-                             rows=rows)
+        self.memory = Memory(self.rng, fp32_vsizes=self.cfg.fp32_vsizes, q8_vsizes=self.cfg.q8_vsizes, rows=rows)
         self.image = self.memory.image
         kwargs = {"timing": self.timing}
         if "reset" in inspect.signature(DramModel).parameters:
@@ -817,27 +871,34 @@ class Testbench:
         self.commands = CommandLog(self.dram, dut.rst, dut)
         self.model = RankNMPModel(lanes=self.lanes, max_elements=self.cfg.max_elements)
         self.sb = Scoreboard(self.model, QuietImage(self.image), seed=seed)
-        self.source = StreamSource(dut, "inst", dut.clk, layout=desc.layout("inst__payload"),
-                                   on_transfer=self.sb.on_inst if check else None)
-        self.sink = StreamSink(dut, "psum", dut.clk, layout=desc.layout("psum__payload"),
-                               on_transfer=(lambda word, cycle: self.sb.on_beat(self.sink.codec.unpack(word)))
-                               if check else None)
-        sample = inst(Opcode.WSUM, ddr_cmd=5, daddr=0x9ABCDE08, vsize=3, weight=0x3FC00000,
-                      locality=1, psum_tag=9)
+        self.source = StreamSource(
+            dut, "inst", dut.clk, layout=desc.layout("inst__payload"), on_transfer=self.sb.on_inst if check else None
+        )
+        self.sink = StreamSink(
+            dut,
+            "psum",
+            dut.clk,
+            layout=desc.layout("psum__payload"),
+            on_transfer=(lambda word, cycle: self.sb.on_beat(self.sink.codec.unpack(word))) if check else None,
+        )
+        sample = inst(Opcode.WSUM, ddr_cmd=5, daddr=0x9ABCDE08, vsize=3, weight=0x3FC00000, locality=1, psum_tag=9)
         assert self.source.encode(sample) == to_word(sample), (
-            "the inst layout of the JSON side file disagrees with hw.isa")
+            "the inst layout of the JSON side file disagrees with hw.isa"
+        )
         self.set_stalls(stall, stall)
         scheduler = _request_stream(dut)
         self.requests: list[tuple] = []  # (bank_group, bank, row, line, hint) in acceptance order
         if scheduler is None:
-            dut._log.warning("no scheduler request stream found: request order and out-of-order "
-                             "completion are not observed")
+            dut._log.warning(
+                "no scheduler request stream found: request order and out-of-order completion are not observed"
+            )
         if scheduler is not None:
             width = len(scheduler.req__payload)
             req_layout = StructCodec(_req_layout(width))
             self.req_codec = req_layout
-            self.req_monitor = StreamMonitor(scheduler, "req", dut.clk, layout=None, keep=False,
-                                             on_transfer=self._on_request)
+            self.req_monitor = StreamMonitor(
+                scheduler, "req", dut.clk, layout=None, keep=False, on_transfer=self._on_request
+            )
         else:
             self.req_monitor = None
         self.resets = 0
@@ -852,8 +913,9 @@ class Testbench:
         seed = int(self.rng.integers(0, 1 << 31))
         self.source.set_pause(random_pauses(inst, seed=seed) if inst else None)
         if long_stalls:
-            self.sink.set_pause(burst_pauses(seed=seed + 1, probability=psum, stall=(200, 500),
-                                             burst_probability=0.004))
+            self.sink.set_pause(
+                burst_pauses(seed=seed + 1, probability=psum, stall=(200, 500), burst_probability=0.004)
+            )
         else:
             self.sink.set_pause(random_pauses(psum, seed=seed + 1) if psum else None)
 
@@ -882,16 +944,20 @@ class Testbench:
     def bound(self, words: list[dict], factor: float = 1.0) -> int:
         """Cycles a batch may take: generous, proportional to its lines, instructions and beats."""
         lines = sum(w["vsize"] for w in words if w["opcode"] in {int(o) for o in LOOKUP_OPS})
-        beats = sum(bin(w["daddr"] & 0xFFFF).count("1") * 256 // self.lanes
-                    for w in words if w["opcode"] == Opcode.EOP)
+        beats = sum(bin(w["daddr"] & 0xFFFF).count("1") * 256 // self.lanes for w in words if w["opcode"] == Opcode.EOP)
         t = self.timing
         refresh = 1 + (t.tRFC + t.tRC) / t.tREFI * 2
-        return int((6000 + 80 * lines * max(1, 8 / self.params.get("scheduler_depth", 16)) + 8 * len(words)
-                    + 3 * beats) * refresh * factor)
+        return int(
+            (6000 + 80 * lines * max(1, 8 / self.params.get("scheduler_depth", 16)) + 8 * len(words) + 3 * beats)
+            * refresh
+            * factor
+        )
 
     def describe(self) -> str:
-        return (f"{self.source.pending} instructions not accepted ({self.sb.accepted} accepted); "
-                f"beats outstanding: {self.sb.outstanding()}")
+        return (
+            f"{self.source.pending} instructions not accepted ({self.sb.accepted} accepted); "
+            f"beats outstanding: {self.sb.outstanding()}"
+        )
 
     async def run(self, words: list[dict], *, factor: float = 1.0, what: str = "batch") -> int:
         """Send ``words`` (instruction records) and wait until every one was accepted and
@@ -900,15 +966,22 @@ class Testbench:
             self.source.send(w)
         bound = self.bound(words, factor)
         waited = await wait_until(
-            self.dut.clk, lambda: self.sb.error is not None or (not self.source.pending and not self.sb.pending()),
-            cycles=bound, what=lambda: f"{what}: {self.describe()}")
+            self.dut.clk,
+            lambda: self.sb.error is not None or (not self.source.pending and not self.sb.pending()),
+            cycles=bound,
+            what=lambda: f"{what}: {self.describe()}",
+        )
         self.sb.check()
         return waited
 
     async def settle(self, cycles: int = 20000) -> None:
         """Wait for ``idle`` (bounded), then a few cycles in which no extra beat may come."""
-        await wait_until(self.dut.clk, lambda: self.dut.idle.value == 1, cycles=cycles,
-                         what=lambda: f"idle after the last batch ({self.describe()})")
+        await wait_until(
+            self.dut.clk,
+            lambda: self.dut.idle.value == 1,
+            cycles=cycles,
+            what=lambda: f"idle after the last batch ({self.describe()})",
+        )
         beats = self.sink.transfers
         await ClockCycles(self.dut.clk, 50)
         self.sb.check()
@@ -941,11 +1014,11 @@ class Testbench:
         for name, cmd in DRAM_COUNTERS.items():
             assert self.counter(name) == counts[cmd], (
                 f"{where}: {name} is {self.counter(name)}, the DRAM model saw {counts[cmd]} {cmd.name}: "
-                f"{self.commands.first_uncounted(cmd, before)}")
+                f"{self.commands.first_uncounted(cmd, before)}"
+            )
         rows = sum(self.counter(n) for n in ("row_hits", "row_misses", "row_conflicts"))
         assert rows == self.counter("reads"), f"{where}: row hits+misses+conflicts {rows} != reads"
-        assert self.counter("reads") == misses, (
-            f"{where}: {self.counter('reads')} DRAM reads != {misses} cache misses")
+        assert self.counter("reads") == misses, f"{where}: {self.counter('reads')} DRAM reads != {misses} cache misses"
         assert self.image.unwritten_reads == 0, f"{where}: the rank read memory no table was loaded in"
         return got
 
@@ -1022,12 +1095,15 @@ async def random_traffic(dut, seed):
         assert tb.counter("cache_hits") == 0, "a line hit the cache with locality 0 everywhere"
         model_lines = [(r.bank_group, r.bank, r.row, r.line, r.hint) for r in tb.model.requests]
         if tb.req_monitor is not None:
-            first = next((k for k, (a, b) in enumerate(zip(tb.requests, model_lines)) if a != b),
-                         min(len(tb.requests), len(model_lines)))
+            first = next(
+                (k for k, (a, b) in enumerate(zip(tb.requests, model_lines)) if a != b),
+                min(len(tb.requests), len(model_lines)),
+            )
             assert tb.requests == model_lines, (
                 f"the scheduler's requests (bank group, bank, row, line, hint) differ from the lookups' "
                 f"lines in order: {len(tb.requests)} requests, {len(model_lines)} lines, first difference "
-                f"at {first}: {tb.requests[first:first + 1]} vs {model_lines[first:first + 1]}")
+                f"at {first}: {tb.requests[first : first + 1]} vs {model_lines[first : first + 1]}"
+            )
             if out_of_order([r[:4] for r in tb.requests], tb.commands.entries):
                 cover.hit("dram", "out_of_order_completion")
         last_row: dict = {}
@@ -1062,8 +1138,10 @@ async def random_traffic(dut, seed):
     if psum_watch.longest_stall >= 200:
         cover.hit("flow", "psum_stall_200_cycles")
     _sample_end(tb, cover)
-    dut_counters = {n: tb.counter(n) for n in ("cache_hits", "cache_misses", "reads", "acts", "refs",
-                                               "row_conflicts", "hint_mismatches")}
+    dut_counters = {
+        n: tb.counter(n)
+        for n in ("cache_hits", "cache_misses", "reads", "acts", "refs", "row_conflicts", "hint_mismatches")
+    }
     dut._log.info(f"counters {got}; DUT {dut_counters}; {tb.dram.cycle} cycles, {tb.sink.transfers} beats")
     if well_formed or set(phases) != set(PHASES):
         # A partial run: no malformed instruction was sent (the contract's error bins cannot
@@ -1071,8 +1149,11 @@ async def random_traffic(dut, seed):
         # but the error ones must still be hit.
         coverage.export(prefix="rank_nmp.random", complete=False)
         skip = ("malformed", "malformed_position", "eop_mismatch", "control: empty_mask")
-        missing = [m for m in coverage.missing_bins("rank_nmp.random")
-                   if not any(m.startswith(f"rank_nmp.random.{k}") for k in skip)]
+        missing = [
+            m
+            for m in coverage.missing_bins("rank_nmp.random")
+            if not any(m.startswith(f"rank_nmp.random.{k}") for k in skip)
+        ]
         assert set(phases) != set(PHASES) or not missing, f"coverage bins never hit: {'; '.join(missing)}"
         return
     coverage.finish("rank_nmp.random", log=dut._log.info, context=f"seed {seed}")
@@ -1105,10 +1186,15 @@ async def reset_recovery(dut, seed):
         for w in words:
             tb.source.send(w)
         target = tb.sb.accepted + len(words) // 2
-        await wait_until(dut.clk, lambda t=target: tb.sb.accepted >= t, cycles=tb.bound(words),
-                         what=lambda: f"half the instructions accepted: {tb.describe()}")
-        if tb.commands.entries and any(tb.dram.checker.open_row(bg, b) is not None
-                                       for bg in range(4) for b in range(4)):
+        await wait_until(
+            dut.clk,
+            lambda t=target: tb.sb.accepted >= t,
+            cycles=tb.bound(words),
+            what=lambda: f"half the instructions accepted: {tb.describe()}",
+        )
+        if tb.commands.entries and any(
+            tb.dram.checker.open_row(bg, b) is not None for bg in range(4) for b in range(4)
+        ):
             cover.hit("reset", "rows_open_at_reset")
         if getattr(tb.dram, "_beats", None):
             cover.hit("reset", "reads_in_flight_at_reset")
@@ -1126,8 +1212,11 @@ async def reset_recovery(dut, seed):
         for w in words:
             tb.source.send(w)
         start = tb.sink.transfers
-        await tb.sink.wait_for(start + 3 + round_ * 7, cycles=tb.bound(words),
-                               what=lambda: f"the first beats of the drain: {tb.describe()}")
+        await tb.sink.wait_for(
+            start + 3 + round_ * 7,
+            cycles=tb.bound(words),
+            what=lambda: f"the first beats of the drain: {tb.describe()}",
+        )
         cut = tb.sink.records[start:]
         await tb.reset()
         assert not any(r["last"] for r in tb.sink.records[start:]), "a drain cut by reset showed last"
@@ -1155,8 +1244,7 @@ class Table:
     gives every table row its own random DRAM row and bank (all lookups miss the row buffer).
     """
 
-    def __init__(self, rng, *, rows: int, quantised: bool, dim: int, base_row: int,
-                 layout: str = "bank"):
+    def __init__(self, rng, *, rows: int, quantised: bool, dim: int, base_row: int, layout: str = "bank"):
         self.quantised = quantised
         if quantised:
             values = rng.standard_normal((rows, dim)).astype(np.float32)
@@ -1169,26 +1257,37 @@ class Table:
             self.elements = dim
         self.vsize = -(-device.shape[1] // LINE)
         self.device = np.zeros((rows, self.vsize * LINE), np.uint8)
-        self.device[:, :device.shape[1]] = device
+        self.device[:, : device.shape[1]] = device
         self.per_dram_row = GEOMETRY.lines_per_row // self.vsize
         self.base_row = base_row
         self.layout = layout
         if layout == "scattered":
-            self.scatter = [(int(b), int(r)) for b, r in zip(
-                rng.integers(0, GEOMETRY.banks, rows),
-                rng.choice(GEOMETRY.rows - base_row, rows, replace=False) + base_row)]
+            self.scatter = [
+                (int(b), int(r))
+                for b, r in zip(
+                    rng.integers(0, GEOMETRY.banks, rows),
+                    rng.choice(GEOMETRY.rows - base_row, rows, replace=False) + base_row,
+                )
+            ]
 
     def location(self, index: int) -> dict[str, int]:
         if self.layout == "scattered":
             bank_id, row = self.scatter[index]
-            return {"bank_group": bank_id // GEOMETRY.banks_per_group,
-                    "bank": bank_id % GEOMETRY.banks_per_group, "row": row, "column": 0}
+            return {
+                "bank_group": bank_id // GEOMETRY.banks_per_group,
+                "bank": bank_id % GEOMETRY.banks_per_group,
+                "row": row,
+                "column": 0,
+            }
         if self.layout == "bank_group":
             within, bank_id = divmod(index, GEOMETRY.banks)
             row, within = divmod(within, self.per_dram_row)
-            return {"bank_group": bank_id % GEOMETRY.bank_groups,
-                    "bank": bank_id // GEOMETRY.bank_groups, "row": self.base_row + row,
-                    "column": within * self.vsize * GEOMETRY.burst_columns}
+            return {
+                "bank_group": bank_id % GEOMETRY.bank_groups,
+                "bank": bank_id // GEOMETRY.bank_groups,
+                "row": self.base_row + row,
+                "column": within * self.vsize * GEOMETRY.burst_columns,
+            }
         slot, within = divmod(index, self.per_dram_row)
         bank_id, row = slot % GEOMETRY.banks, self.base_row + slot // GEOMETRY.banks
         return {
@@ -1204,26 +1303,54 @@ class Table:
 
     def daddr(self, index: int) -> int:
         loc = self.location(index)
-        return (loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28)
+        return loc["column"] | loc["row"] << 10 | loc["bank"] << 26 | loc["bank_group"] << 28
 
 
-def lookup_packets(table: Table, indices, *, pooling: int = 80, bags: int = 8,
-                   opcode: Opcode = Opcode.SUM) -> list[int]:
+def lookup_packets(
+    table: Table, indices, *, pooling: int = 80, bags: int = 8, opcode: Opcode = Opcode.SUM
+) -> list[int]:
     """Lookups of ``indices`` in order: bags of ``pooling`` lookups, ``bags`` bags per
     packet (the paper's setup: 80 vectors per pooling, 8 poolings per packet), locality 0
     (every line from DRAM), weight 0.5 for the weighted operators."""
     insts = []
     if table.quantised:
-        insts.append(dict(opcode=Opcode.CONFIG, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
-                          daddr=int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=table.elements))))
+        insts.append(
+            dict(
+                opcode=Opcode.CONFIG,
+                ddr_cmd=0,
+                vsize=0,
+                weight=0.0,
+                locality=0,
+                psum_tag=0,
+                daddr=int(config_daddr(register=ConfigRegister.Q8_ELEMENTS, value=table.elements)),
+            )
+        )
     per_packet = pooling * bags
     for start in range(0, len(indices), per_packet):
-        chunk = indices[start:start + per_packet]
+        chunk = indices[start : start + per_packet]
         for n, index in enumerate(chunk):
-            insts.append(dict(opcode=opcode, ddr_cmd=DDR_CMD_RD, daddr=table.daddr(int(index)),
-                              vsize=table.vsize, weight=0.5, locality=0, psum_tag=n // pooling))
-        insts.append(dict(opcode=Opcode.EOP, ddr_cmd=0, vsize=0, weight=0.0, locality=0, psum_tag=0,
-                          daddr=int(eop_daddr(tag_mask=(1 << bags) - 1, elements=table.elements))))
+            insts.append(
+                dict(
+                    opcode=opcode,
+                    ddr_cmd=DDR_CMD_RD,
+                    daddr=table.daddr(int(index)),
+                    vsize=table.vsize,
+                    weight=0.5,
+                    locality=0,
+                    psum_tag=n // pooling,
+                )
+            )
+        insts.append(
+            dict(
+                opcode=Opcode.EOP,
+                ddr_cmd=0,
+                vsize=0,
+                weight=0.0,
+                locality=0,
+                psum_tag=0,
+                daddr=int(eop_daddr(tag_mask=(1 << bags) - 1, elements=table.elements)),
+            )
+        )
     return words_to_ints(pack({name: np.array([i[name] for i in insts]) for name in insts[0]}))
 
 
@@ -1250,8 +1377,9 @@ async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
     wall = time.perf_counter()
     received = tb.sink.transfers
     tb.source.send_all(words)
-    await tb.sink.wait_for(received + drained_beats, cycles=200 * len(words) + 20000,
-                           what="the benchmark's partial sums")
+    await tb.sink.wait_for(
+        received + drained_beats, cycles=200 * len(words) + 20000, what="the benchmark's partial sums"
+    )
     wall = time.perf_counter() - wall
     counter.cancel()
     reads = tb.dram.reads[first_read:]
@@ -1290,19 +1418,17 @@ async def throughput_benchmark(dut):
     # Starts after reset and ends before the first refresh (tREFI = 9360 cycles).
     first = 1920
     words = lookup_packets(hits, np.arange(first) % len(hits.host))
-    results["row_hits_between_refreshes"] = await measure(
-        tb, words, drained_beats(first, tb.lanes, hits.elements))
+    results["row_hits_between_refreshes"] = await measure(tb, words, drained_beats(first, tb.lanes, hits.elements))
     words = lookup_packets(hits, np.arange(count) % len(hits.host))
-    results["row_hits_with_refresh"] = await measure(
-        tb, words, drained_beats(count, tb.lanes, hits.elements))
+    results["row_hits_with_refresh"] = await measure(tb, words, drained_beats(count, tb.lanes, hits.elements))
     words = lookup_packets(scattered, rng.integers(0, len(scattered.host), count // 2))
-    results["random_rows_16_banks"] = await measure(
-        tb, words, drained_beats(count // 2, tb.lanes, hits.elements))
+    results["random_rows_16_banks"] = await measure(tb, words, drained_beats(count // 2, tb.lanes, hits.elements))
     q8 = Table(rng, rows=2048, quantised=True, dim=56, base_row=30000, layout="bank_group")
     q8.load(tb.image)
     for opcode in (Opcode.SUM_Q8, Opcode.WSUM_Q8):
         words = lookup_packets(q8, np.arange(1280), opcode=opcode)
         results[f"{opcode.name.lower()}_64B_rows"] = await measure(
-            tb, words, drained_beats(1280, tb.lanes, q8.elements))
+            tb, words, drained_beats(1280, tb.lanes, q8.elements)
+        )
     results["timing"] = tb.dram.timing.as_dict()
     Path(os.environ["RECNMP_BENCH_OUT"]).write_text(json.dumps(results, indent=2))

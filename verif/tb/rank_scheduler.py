@@ -54,17 +54,24 @@ from verif.stream import StreamSource, random_pauses
 BENCH_ENV = "RECNMP_BENCH_JSON"
 BLOCK = "rank_scheduler"
 #: Regression tests, in the order they run (``coverage_summary`` last).
-TESTS = ("random_requests", "same_bank_conflicts", "one_bank_group", "tfaw_bursts",
-         "row_hit_streams", "starvation", "mixed_streams", "refresh_collisions",
-         "coverage_summary")
+TESTS = (
+    "random_requests",
+    "same_bank_conflicts",
+    "one_bank_group",
+    "tfaw_bursts",
+    "row_hit_streams",
+    "starvation",
+    "mixed_streams",
+    "refresh_collisions",
+    "coverage_summary",
+)
 #: Build parameter sets: the defaults (DDR4-2400, depth 16, 64 ids) and a short refresh
 #: interval with a small buffer and few ids (refresh collisions, full buffer, id reuse).
 BUILDS = {
     "default": {},
     "short_refresh": {"tREFI": 600, "depth": 8, "id_width": 4, "starvation_limit": 32},
 }
-COUNTERS = ("acts", "pres", "reads", "refs", "row_hits", "row_misses", "row_conflicts",
-            "hint_mismatches")
+COUNTERS = ("acts", "pres", "reads", "refs", "row_hits", "row_misses", "row_conflicts", "hint_mismatches")
 GEOMETRY = DDR4Geometry()
 
 
@@ -96,23 +103,34 @@ G = GEOMETRY
 
 def random_stream(rng: random.Random, n: int, rows: int = G.rows) -> list[Request]:
     """Uniform over the 16 banks, random rows and lines."""
-    return [Request(rng.randrange(G.bank_groups), rng.randrange(G.banks_per_group),
-                    rng.randrange(rows), rng.randrange(G.lines_per_row)) for _ in range(n)]
+    return [
+        Request(
+            rng.randrange(G.bank_groups),
+            rng.randrange(G.banks_per_group),
+            rng.randrange(rows),
+            rng.randrange(G.lines_per_row),
+        )
+        for _ in range(n)
+    ]
 
 
 def same_bank_stream(rng: random.Random, n: int) -> list[Request]:
     """One bank, a different row every request: back-to-back row conflicts."""
     bg, bank = rng.randrange(G.bank_groups), rng.randrange(G.banks_per_group)
     rows = rng.sample(range(G.rows), 2)
-    return [Request(bg, bank, rows[k % 2] if k % 3 else rng.randrange(G.rows),
-                    rng.randrange(G.lines_per_row)) for k in range(n)]
+    return [
+        Request(bg, bank, rows[k % 2] if k % 3 else rng.randrange(G.rows), rng.randrange(G.lines_per_row))
+        for k in range(n)
+    ]
 
 
 def one_group_stream(rng: random.Random, n: int) -> list[Request]:
     """Every request in one bank group (tCCD_L / tRRD_L bound), a few rows per bank."""
     bg = rng.randrange(G.bank_groups)
-    return [Request(bg, rng.randrange(G.banks_per_group), rng.randrange(3),
-                    rng.randrange(G.lines_per_row)) for _ in range(n)]
+    return [
+        Request(bg, rng.randrange(G.banks_per_group), rng.randrange(3), rng.randrange(G.lines_per_row))
+        for _ in range(n)
+    ]
 
 
 def tfaw_stream(rng: random.Random, n: int) -> list[Request]:
@@ -128,18 +146,28 @@ def tfaw_stream(rng: random.Random, n: int) -> list[Request]:
 def row_hit_stream(rng: random.Random, n: int, banks_per_group: int = 1) -> list[Request]:
     """Row-buffer hits spread over the 4 bank groups in turn: one row per bank, random
     lines; ``banks_per_group`` banks of each group are used."""
-    rows = {(bg, b): rng.randrange(G.rows) for bg in range(G.bank_groups)
-            for b in range(banks_per_group)}
-    return [Request(k % G.bank_groups, (b := rng.randrange(banks_per_group)),
-                    rows[(k % G.bank_groups, b)], rng.randrange(G.lines_per_row))
-            for k in range(n)]
+    rows = {(bg, b): rng.randrange(G.rows) for bg in range(G.bank_groups) for b in range(banks_per_group)}
+    return [
+        Request(
+            k % G.bank_groups,
+            (b := rng.randrange(banks_per_group)),
+            rows[(k % G.bank_groups, b)],
+            rng.randrange(G.lines_per_row),
+        )
+        for k in range(n)
+    ]
 
 
 def mix_stream(rng: random.Random, n: int) -> list[Request]:
     """Phases of every kind above, back to back."""
-    makers = [lambda k: random_stream(rng, k, rows=4), lambda k: same_bank_stream(rng, k),
-              lambda k: one_group_stream(rng, k), lambda k: tfaw_stream(rng, k),
-              lambda k: row_hit_stream(rng, k, banks_per_group=2), lambda k: random_stream(rng, k)]
+    makers = [
+        lambda k: random_stream(rng, k, rows=4),
+        lambda k: same_bank_stream(rng, k),
+        lambda k: one_group_stream(rng, k),
+        lambda k: tfaw_stream(rng, k),
+        lambda k: row_hit_stream(rng, k, banks_per_group=2),
+        lambda k: random_stream(rng, k),
+    ]
     out = []
     while len(out) < n:
         out += rng.choice(makers)(rng.randrange(8, 48))
@@ -155,8 +183,7 @@ def _cover_command(cmd: str) -> None:
     pass
 
 
-@CoverPoint("rank_scheduler.row_state_at_arrival", xf=lambda state: state,
-            bins=["hit", "miss", "conflict"])
+@CoverPoint("rank_scheduler.row_state_at_arrival", xf=lambda state: state, bins=["hit", "miss", "conflict"])
 def _cover_arrival(state: str) -> None:
     pass
 
@@ -193,10 +220,14 @@ def _cover_out_of_order(ooo: bool) -> None:
 
 #: Bins every regression process must hit (checked by ``coverage_summary``).
 MAIN_BINS = (
-    "rank_scheduler.command", "rank_scheduler.row_state_at_arrival",
-    "rank_scheduler.same_bank_conflict", "rank_scheduler.refresh_with_requests_pending",
-    "rank_scheduler.tfaw_limited_act", "rank_scheduler.hint",
-    "rank_scheduler.request_backpressure", "rank_scheduler.out_of_order_completion",
+    "rank_scheduler.command",
+    "rank_scheduler.row_state_at_arrival",
+    "rank_scheduler.same_bank_conflict",
+    "rank_scheduler.refresh_with_requests_pending",
+    "rank_scheduler.tfaw_limited_act",
+    "rank_scheduler.hint",
+    "rank_scheduler.request_backpressure",
+    "rank_scheduler.out_of_order_completion",
 )
 
 
@@ -221,8 +252,7 @@ class Testbench:
         self.dut = dut
         desc = BlockDescription.from_env()
         self.params = desc.params
-        self.timing = DDR4Timing(**{k: v for k, v in desc.params.items()
-                                    if k in DDR4Timing.__dataclass_fields__})
+        self.timing = DDR4Timing(**{k: v for k, v in desc.params.items() if k in DDR4Timing.__dataclass_fields__})
         self.req_layout = desc.layout("req__payload")
         self.rdata_layout = desc.layout("rdata__payload")
         self.rng = random.Random(seed)
@@ -257,8 +287,9 @@ class Testbench:
         cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
         self.dut.rst.value = 1
         self.dut.dram__rd_valid.value = 0
-        self.model = DramModel(self.dut, "dram", self.dut.clk, self.image,
-                               timing=self.timing, geometry=GEOMETRY, initial_state="unknown")
+        self.model = DramModel(
+            self.dut, "dram", self.dut.clk, self.image, timing=self.timing, geometry=GEOMETRY, initial_state="unknown"
+        )
         cocotb.start_soon(self._monitor())
         await ClockCycles(self.dut.clk, 2)
         await FallingEdge(self.dut.clk)
@@ -299,12 +330,19 @@ class Testbench:
             rid = self.free_ids.popleft()
             if request not in self._written:
                 self._written.add(request)
-                self.image.write(bank_group=request.bank_group, bank=request.bank, row=request.row,
-                                 column=request.line * GEOMETRY.burst_columns,
-                                 data=self.rng.randbytes(GEOMETRY.burst_bytes))
-            expected = self.image.read_burst(bank_group=request.bank_group, bank=request.bank,
-                                             row=request.row,
-                                             column=request.line * GEOMETRY.burst_columns)
+                self.image.write(
+                    bank_group=request.bank_group,
+                    bank=request.bank,
+                    row=request.row,
+                    column=request.line * GEOMETRY.burst_columns,
+                    data=self.rng.randbytes(GEOMETRY.burst_bytes),
+                )
+            expected = self.image.read_burst(
+                bank_group=request.bank_group,
+                bank=request.bank,
+                row=request.row,
+                column=request.line * GEOMETRY.burst_columns,
+            )
             prev = self._last_sent
             if prev is not None and prev.bank_key == request.bank_key and prev.row != request.row:
                 _cover_same_bank_conflict(True)
@@ -312,10 +350,18 @@ class Testbench:
             self.outstanding[rid] = _Outstanding(request, expected, self.sent)
             self._accept_queue.append(rid)
             self.sent += 1
-            self.source.send(self.req_layout.pack(**{
-                "addr.bank_group": request.bank_group, "addr.bank": request.bank,
-                "addr.row": request.row, "addr.line": request.line,
-                "id": rid, "hint": self._hint_for(request)}))
+            self.source.send(
+                self.req_layout.pack(
+                    **{
+                        "addr.bank_group": request.bank_group,
+                        "addr.bank": request.bank,
+                        "addr.row": request.row,
+                        "addr.line": request.line,
+                        "id": rid,
+                        "hint": self._hint_for(request),
+                    }
+                )
+            )
         self._sending = False
         if not self.outstanding:
             self._done.set()
@@ -357,19 +403,22 @@ class Testbench:
         rid, beat, last = f["id"], f["beat"], f["last"]
         entry = self.outstanding.get(rid)
         assert entry is not None and entry.accepted is not None, (
-            f"cycle {cycle}: beat {beat} for id {rid}, which has no request outstanding")
+            f"cycle {cycle}: beat {beat} for id {rid}, which has no request outstanding"
+        )
         assert beat == entry.next_beat, f"cycle {cycle}: id {rid} beat {beat}, expected beat {entry.next_beat}"
         if beat:
             assert cycle == entry.last_beat_cycle + 1, (
-                f"cycle {cycle}: id {rid} beat {beat} not in the cycle after beat {beat - 1}")
+                f"cycle {cycle}: id {rid} beat {beat} not in the cycle after beat {beat - 1}"
+            )
         final = beat == GEOMETRY.beats_per_burst - 1
         assert last == final, f"cycle {cycle}: id {rid} beat {beat} has last={last}"
         size = GEOMETRY.beat_bytes
-        want = int.from_bytes(entry.expected[beat * size:(beat + 1) * size], "little")
+        want = int.from_bytes(entry.expected[beat * size : (beat + 1) * size], "little")
         r = entry.request
         assert f["data"] == want, (
             f"cycle {cycle}: id {rid} beat {beat} (bank group {r.bank_group} bank {r.bank} row {r.row} "
-            f"line {r.line}): data {f['data']:#034x}, expected {want:#034x}")
+            f"line {r.line}): data {f['data']:#034x}, expected {want:#034x}"
+        )
         entry.next_beat += 1
         entry.last_beat_cycle = cycle
         if final:
@@ -400,8 +449,12 @@ class Testbench:
                     self._on_beat(cycle, int(dut.rdata__payload.value))
                 cmd = DramCommand(int(dut.dram__cmd.value))
                 if cmd != DramCommand.NOP:
-                    self._on_command(cycle, cmd, (int(dut.dram__bank_group.value), int(dut.dram__bank.value)),
-                                     int(dut.dram__row.value))
+                    self._on_command(
+                        cycle,
+                        cmd,
+                        (int(dut.dram__bank_group.value), int(dut.dram__bank.value)),
+                        int(dut.dram__row.value),
+                    )
             self.cycle += 1
 
     # -- end-of-test checks ---------------------------------------------------------------------
@@ -417,22 +470,34 @@ class Testbench:
         assert self.dut.idle.value == 1, "idle is low after every request completed"
         got = self.counters()
         counts = self.model.counts
-        for name, cmd in (("acts", DramCommand.ACT), ("pres", DramCommand.PRE),
-                          ("reads", DramCommand.RD), ("refs", DramCommand.REF)):
+        for name, cmd in (
+            ("acts", DramCommand.ACT),
+            ("pres", DramCommand.PRE),
+            ("reads", DramCommand.RD),
+            ("refs", DramCommand.REF),
+        ):
             assert got[name] == counts[cmd], f"{name} = {got[name]}, the DRAM model saw {counts[cmd]} {cmd.name}"
         assert got["reads"] == self.sent == self.completed == len(self.model.reads), (
-            f"{got['reads']} RDs for {self.sent} requests ({self.completed} completed)")
+            f"{got['reads']} RDs for {self.sent} requests ({self.completed} completed)"
+        )
         assert got["row_hits"] + got["row_misses"] + got["row_conflicts"] == got["reads"], got
         assert got["row_misses"] + got["row_conflicts"] <= got["acts"], got
         assert got["row_conflicts"] <= got["pres"], got
         assert got["hint_mismatches"] == self.predicted_mismatches, (
-            f"hint_mismatches = {got['hint_mismatches']}, the shadow model predicts {self.predicted_mismatches}")
+            f"hint_mismatches = {got['hint_mismatches']}, the shadow model predicts {self.predicted_mismatches}"
+        )
         assert self.image.unwritten_reads == 0, f"{self.image.unwritten_reads} reads of never-written rows"
         self.model.checker.check_refresh(self.model.cycle)
         got = {name: got[name] - self.baseline[name] for name in COUNTERS}  # after the recovery
-        cocotb.log.info("%d requests in %d cycles; counters %s; latency min/mean/max %d/%.1f/%d",
-                        self.sent, self.model.cycle - self.start_cycle, got, min(self.latencies),
-                        sum(self.latencies) / len(self.latencies), max(self.latencies))
+        cocotb.log.info(
+            "%d requests in %d cycles; counters %s; latency min/mean/max %d/%.1f/%d",
+            self.sent,
+            self.model.cycle - self.start_cycle,
+            got,
+            min(self.latencies),
+            sum(self.latencies) / len(self.latencies),
+            max(self.latencies),
+        )
         return got
 
 
@@ -603,15 +668,13 @@ def _bench_requests() -> int:
 async def bench_row_hits(dut):
     """(a) Row hits spread over the 4 bank groups, one open row in each of the 16 banks:
     data-bus utilisation over the run."""
-    await _bench(dut, "row_hits_16_banks",
-                 row_hit_stream(random.Random(11), _bench_requests(), banks_per_group=4))
+    await _bench(dut, "row_hits_16_banks", row_hit_stream(random.Random(11), _bench_requests(), banks_per_group=4))
 
 
 @cocotb.test(skip=BENCH_ENV not in os.environ)
 async def bench_row_hits_4_banks(dut):
     """(a') As (a) with one open row per bank group (4 banks)."""
-    await _bench(dut, "row_hits_4_banks",
-                 row_hit_stream(random.Random(13), _bench_requests(), banks_per_group=1))
+    await _bench(dut, "row_hits_4_banks", row_hit_stream(random.Random(13), _bench_requests(), banks_per_group=1))
 
 
 @cocotb.test(skip=BENCH_ENV not in os.environ)
