@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fp32_lane import FP32Lane
-from .params import check_latency
+from .params import check_choice, check_latency
 
 __all__ = ["FP32VectorLane"]
 
@@ -41,8 +41,7 @@ class FP32VectorLane(wiring.Component):
     """
 
     def __init__(self, *, lanes: int = 4, mul_latency: int = 4, add_latency: int = 3):
-        if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes not in LANES:
-            raise ValueError(f"lanes must be one of {', '.join(map(str, LANES))}, got {lanes!r}")
+        check_choice("lanes", lanes, LANES)
         check_latency("mul_latency", mul_latency)
         check_latency("add_latency", add_latency)
         self._lanes = lanes

@@ -6,28 +6,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, line_address_layout
+from .logic import COUNTER_WIDTH, count_events, lowest_one
 from .params import check_int
 
 __all__ = ["RankCache"]
 
-COUNTER_WIDTH = 32
 COUNTERS = ("hits", "misses", "bypasses", "fills", "evictions")
 
 
 def _is_power_of_two(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0 and value & (value - 1) == 0
-
-
-def _lowest_one(m: Module, bits: list, name: str) -> list:
-    """One-hot of the lowest set bit of ``bits`` (all zero when none is set)."""
-    out = []
-    seen = Const(0, 1)
-    for k, bit in enumerate(bits):
-        sig = Signal(name=f"{name}_{k}")
-        m.d.comb += sig.eq(bit & ~seen)
-        out.append(sig)
-        seen = seen | bit
-    return out
 
 
 class RankCache(wiring.Component):
@@ -336,10 +324,10 @@ class RankCache(wiring.Component):
         m.d.comb += any_invalid.eq(Cat(*invalid).any())
         if ways > 1:
             ages = lru_r.data
-            oldest = _lowest_one(m, [ages[w] == ways - 1 for w in range(ways)], "lru")
+            oldest = lowest_one(m, [ages[w] == ways - 1 for w in range(ways)], "lru")
         else:
             oldest = [Const(1, 1)]
-        first_invalid = _lowest_one(m, invalid, "invalid")
+        first_invalid = lowest_one(m, invalid, "invalid")
         victim = [Signal(name=f"victim_{w}") for w in range(ways)]
         m.d.comb += [victim[w].eq(Mux(any_invalid, first_invalid[w], oldest[w])) for w in range(ways)]
         # The way the operation touches (makes MRU): the hit way, else the fill's victim.
@@ -412,19 +400,18 @@ class RankCache(wiring.Component):
         ]
 
         # -- counters -----------------------------------------------------------------
-        events = {
-            "hits": commit_lookup & hit,
-            "misses": commit_lookup & ~hit,
-            "bypasses": commit_lookup & ~hit & ~l_allocate,
-            "fills": commit_fill,
-            "evictions": evict,
-        }
-        for name, event in events.items():
-            count = getattr(self, name)
-            counter = Signal(COUNTER_WIDTH, name=f"{name}_count")
-            m.d.comb += count.eq(counter)
-            with m.If(event):
-                m.d.sync += counter.eq(counter + 1)
+        count_events(
+            m,
+            {
+                "hits": commit_lookup & hit,
+                "misses": commit_lookup & ~hit,
+                "bypasses": commit_lookup & ~hit & ~l_allocate,
+                "fills": commit_fill,
+                "evictions": evict,
+            },
+            self,
+            width=COUNTER_WIDTH,
+        )
         return m
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "StructCodec",
     "burst_pauses",
     "random_pauses",
+    "test_timeout",
     "wait_until",
 ]
 
@@ -480,3 +481,10 @@ class StreamMonitor(_StreamEnd):
                 if self.on_transfer is not None:
                     self.on_transfer(word, self.cycle)
             self._arrived.set()
+
+
+def test_timeout(cycles: int, *, period_ns: int = 10) -> dict:
+    """Keyword arguments of ``@cocotb.test`` that fail the test after ``cycles`` clock
+    cycles of simulated time: a backstop proportional to the work, so that a hung DUT fails
+    its test instead of stalling the regression (``@cocotb.test(**test_timeout(n))``)."""
+    return {"timeout_time": int(cycles) * period_ns, "timeout_unit": "ns"}

@@ -22,10 +22,13 @@ from cocotb.triggers import ClockCycles
 
 from verif import fp32_vectors as vec
 from verif.block_description import BlockDescription
-from verif.stream import StreamSink, StreamSource, random_pauses
+from verif.stream import StreamSink, StreamSource, random_pauses, test_timeout
 
 OPERATIONS = {"fp32_add": "add", "fp32_mul": "mul"}
 PERIOD_NS = 10
+
+#: Backstop: far more cycles than the tests need (RECNMP_COUNT pairs, 25 % stalls on both streams).
+TIMEOUT = test_timeout(20 * int(os.environ.get("RECNMP_COUNT", "200000")) + 100_000, period_ns=PERIOD_NS)
 
 
 class Testbench:
@@ -81,7 +84,7 @@ def _stall_share() -> float:
     return float(os.environ.get("RECNMP_STALL_SHARE", "0.25"))
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def directed_vectors(dut):
     """Every pair of operand classes, ties, sticky cases, carries, underflow, overflow."""
     tb = Testbench(dut)
@@ -90,7 +93,7 @@ async def directed_vectors(dut):
     await tb.run(a, b, stall=_stall(), seed=cocotb.RANDOM_SEED)
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_vectors_with_backpressure(dut):
     """A share of the random pairs with random pauses on both streams."""
     tb = Testbench(dut)
@@ -100,7 +103,7 @@ async def random_vectors_with_backpressure(dut):
     await tb.run(a, b, stall=_stall(), seed=cocotb.RANDOM_SEED + 7)
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_vectors_full_throughput(dut):
     """The rest of the random pairs with no pauses: one result per cycle."""
     tb = Testbench(dut)
@@ -112,7 +115,7 @@ async def random_vectors_full_throughput(dut):
     assert cycles == expected, f"{count} results took {cycles} cycles after the first input, not {expected}"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def full_throughput_and_latency(dut):
     """Without stalls: the first result ``latency`` cycles after its input, then one per cycle."""
     tb = Testbench(dut)

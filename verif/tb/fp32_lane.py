@@ -19,9 +19,12 @@ from cocotb.triggers import ClockCycles
 
 from verif import fp32_vectors as vec
 from verif.block_description import BlockDescription
-from verif.stream import StreamSink, StreamSource, random_pauses
+from verif.stream import StreamSink, StreamSource, random_pauses, test_timeout
 
 PERIOD_NS = 10
+
+#: Backstop: far more cycles than the tests need (RECNMP_COUNT operations, 25 % stalls).
+TIMEOUT = test_timeout(20 * int(os.environ.get("RECNMP_COUNT", "50000")) + 100_000, period_ns=PERIOD_NS)
 OPERANDS = ("acc", "a", "b", "c")
 
 
@@ -86,7 +89,7 @@ def _stall_share() -> float:
     return float(os.environ.get("RECNMP_STALL_SHARE", "0.25"))
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def minus_zero_identity(dut):
     """``acc + ((w * x) + -0.0)`` is ``acc + (w * x)`` for every class of x, -0 included."""
     tb = Testbench(dut)
@@ -102,7 +105,7 @@ async def minus_zero_identity(dut):
     )
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_vectors_with_backpressure(dut):
     tb = Testbench(dut)
     await tb.reset()
@@ -110,7 +113,7 @@ async def random_vectors_with_backpressure(dut):
     await tb.run(tb.vectors(count, cocotb.RANDOM_SEED), stall=_stall(), seed=cocotb.RANDOM_SEED + 7)
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_vectors_full_throughput(dut):
     tb = Testbench(dut)
     await tb.reset()
@@ -120,7 +123,7 @@ async def random_vectors_full_throughput(dut):
     assert cycles == count - 1 + tb.latency, f"{count} results took {cycles} cycles after the first input"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def full_throughput_and_latency(dut):
     """Without stalls: the first result ``latency`` cycles after its input, then one per cycle."""
     tb = Testbench(dut)

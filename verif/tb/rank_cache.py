@@ -40,7 +40,10 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 from sim_models.rank_cache import RankCacheModel
 from verif import coverage
 from verif.block_description import BlockDescription
-from verif.stream import StreamSink, StreamSource, random_pauses
+from verif.stream import StreamSink, StreamSource, random_pauses, test_timeout
+
+#: Backstop: far more cycles than the tests need (RECNMP_COUNT lookups under stalls).
+TIMEOUT = test_timeout(50 * int(os.environ.get("RECNMP_COUNT", "20000")) + 200_000)
 
 __all__ = ["COUNTERS", "CycleSample", "Fields", "Scoreboard", "Testbench", "Traffic", "coverage_bins"]
 
@@ -591,7 +594,7 @@ class Testbench:
         self.sb.finish(self.counters())
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_traffic(dut):
     """~RECNMP_COUNT lookups in phases of different stall profiles, invalidates in the middle."""
     from cocotb_coverage.coverage import coverage_db
@@ -628,7 +631,7 @@ async def random_traffic(dut):
     assert len(sb.sets_filled) == sb.sets, f"only {len(sb.sets_filled)} of {sb.sets} sets were filled"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def hit_latency_and_throughput(dut):
     """Lookups every cycle with ``result`` always ready: results back to back, 1 cycle after."""
     tb = Testbench(dut, seed=7, coverage=False)

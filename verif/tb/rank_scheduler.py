@@ -49,7 +49,7 @@ from verif import coverage
 from verif.block_description import BlockDescription
 from verif.dram_model import DramModel
 from verif.rank_image import RankImage
-from verif.stream import StreamSource, random_pauses
+from verif.stream import StreamSource, random_pauses, test_timeout
 
 BENCH_ENV = "RECNMP_BENCH_JSON"
 BLOCK = "rank_scheduler"
@@ -229,6 +229,9 @@ MAIN_BINS = (
     "rank_scheduler.request_backpressure",
     "rank_scheduler.out_of_order_completion",
 )
+
+#: Backstop: far more cycles than any test needs (a few thousand requests, refresh included).
+TIMEOUT = test_timeout(int(2_000_000 * float(os.environ.get("RECNMP_SCALE", "1.0"))) + 200_000)
 
 
 # ---- testbench -------------------------------------------------------------------------------
@@ -521,14 +524,14 @@ def _rng(salt: int) -> random.Random:
 
 
 # ---- tests ---------------------------------------------------------------------------------
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_requests(dut):
     """Uniform over the 16 banks, random rows: mostly row conflicts, bank parallelism."""
     _, got = await _run_stream(dut, random_stream(_rng(1), _scale(1500)))
     assert got["row_conflicts"] > 0
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def same_bank_conflicts(dut):
     """One bank, a new row nearly every request: PRE/ACT at tRAS/tRP/tRC pace."""
     requests = same_bank_stream(_rng(2), _scale(100))
@@ -536,20 +539,20 @@ async def same_bank_conflicts(dut):
     assert got["row_conflicts"] >= len(requests) // 2, got
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def one_bank_group(dut):
     """All requests in one bank group: tCCD_L and tRRD_L bound."""
     await _run_stream(dut, one_group_stream(_rng(3), _scale(800)))
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def tfaw_bursts(dut):
     """Bursts of 8 ACTs to 8 different banks: the fifth ACT of a burst waits for tFAW."""
     await _run_stream(dut, tfaw_stream(_rng(4), _scale(480)), gap=0.0, drain_every=8)
     assert coverage_db["rank_scheduler.tfaw_limited_act"].coverage == 1, "no ACT was tFAW-limited"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def row_hit_streams(dut):
     """One open row per bank group, reads spread over the groups: RDs tCCD_S apart."""
     requests = row_hit_stream(_rng(5), _scale(1500))
@@ -560,7 +563,7 @@ async def row_hit_streams(dut):
         assert got["row_hits"] == len(requests) - banks, got
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def starvation(dut):
     """A row conflict behind a long stream of row hits to its bank is served within
     about ``starvation_limit`` cycles, not after the stream."""
@@ -581,13 +584,13 @@ async def starvation(dut):
     assert victim_latency < len(hits) * t.tCCD_L // 2, "the conflicting request waited for the whole stream"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def mixed_streams(dut):
     """Phases of every stream kind back to back, random gaps."""
     await _run_stream(dut, mix_stream(_rng(7), _scale(2000)))
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def refresh_collisions(dut):
     """Traffic for long enough to cross at least two refreshes while requests are queued."""
     tb = Testbench(dut, seed=cocotb.RANDOM_SEED, gap=0.1)
@@ -606,7 +609,7 @@ async def refresh_collisions(dut):
     assert bins[True] > 0, "no refresh found requests pending"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def coverage_summary(dut):
     """Print the coverage of this process's tests and check the main bins were hit."""
     coverage_db.report_coverage(cocotb.log.info, bins=True)

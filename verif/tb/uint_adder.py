@@ -14,7 +14,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 
 from verif.block_description import BlockDescription
-from verif.stream import StreamSink, StreamSource, random_pauses
+from verif.stream import StreamSink, StreamSource, random_pauses, test_timeout
+
+#: Backstop: far more cycles than the tests need (RECNMP_COUNT operations, 30 % stalls).
+TIMEOUT = test_timeout(50 * int(os.environ.get("RECNMP_COUNT", "2000")) + 10_000)
 
 
 class Testbench:
@@ -48,7 +51,7 @@ class Testbench:
             assert g == e, f"result {n}: expected {e:#x}, got {g:#x}"
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def random_operands_with_backpressure(dut):
     count = int(os.environ.get("RECNMP_COUNT", "2000"))
     stall = float(os.environ.get("RECNMP_STALL", "0.3"))
@@ -65,7 +68,7 @@ async def random_operands_with_backpressure(dut):
     tb.check()
 
 
-@cocotb.test()
+@cocotb.test(**TIMEOUT)
 async def full_throughput_and_latency(dut):
     """Without stalls: the first result ``latency`` cycles after its input, then one per cycle."""
     tb = Testbench(dut, stall=0.0, seed=0)
