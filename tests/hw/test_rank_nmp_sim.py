@@ -19,6 +19,7 @@ import pytest
 from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.isa import ConfigRegister, Opcode, eop_daddr
 from hw.rank_nmp import RankNMP
+from hw.refresh_control import recovery_cycles
 from sim_models.rank_nmp import COUNTERS, RankNMPModel, beats_equal
 from verif.amaranth_harness import RankNMPHarness, parts_state
 from verif.rank_image import RankImage
@@ -262,8 +263,13 @@ def test_reset_in_the_middle_of_traffic():
     rng = np.random.default_rng(seed)
     image = RankImage(G)
     rows = table(rng, image, 24)
-    kw = dict(cache_size_bytes=2048, cache_ways=2, max_elements=128, timing=DDR4Timing(tREFI=900))
-    for at in (150, 420, 777):
+    cut_drains = []
+    timing = DDR4Timing(tREFI=900)
+    kw = dict(cache_size_bytes=2048, cache_ways=2, max_elements=128, timing=timing)
+    # After the power-up recovery (no command or beat before it): while lookups are fetched,
+    # while rows are open and reads in flight, and while results drain.
+    ready = recovery_cycles(timing, G)
+    for at in (ready + 40, ready + 150, ready + 400):
         dut = RankNMP(**kw)
         before = random_words(rng, rows, lanes=4, max_elements=128, packets=4, lookups=10)
         after = random_words(rng, rows, lanes=4, max_elements=128, packets=3, lookups=8)
@@ -278,11 +284,15 @@ def test_reset_in_the_middle_of_traffic():
         )
         what = f" (reset at cycle {at})"
         assert r.errors == [], f"seed {seed}{what}: DDR4 protocol: {r.errors[:3]}"
+        reads_before = [c for c in r.commands if c[1] == "RD" and c[0] < at]
+        assert reads_before, f"seed {seed}{what}: no read before the reset: it tests nothing"
         got_before = r.phases[0].beats
+        cut_drains.append(0 < len(got_before) and not got_before[-1].last)
         assert len(got_before) <= len(want_before)
         for n, (g, w) in enumerate(zip(got_before, want_before)):
             assert beats_equal(g, w), f"seed {seed}{what}: beat {n} before the reset: {g} != {w}"
         compare(r.phases[1].beats, want, r.counters, want_counters, seed, what)
+    assert any(cut_drains), f"seed {seed}: no reset cut a drain"
 
 
 def test_idle_follows_the_parts_every_cycle():
@@ -299,12 +309,21 @@ def test_idle_follows_the_parts_every_cycle():
     seen = dict.fromkeys(parts_state_names(), 0)
     idle_cycles = []
     mismatches = []
+    # Independent of the parts' own busy flags: a beat that entered the datapath is work
+    # until it has been added into its partial sum.
+    datapath = dut._datapath
+    last_beat = [-(1 << 30)]
+    busy_datapath_idle = []
 
     def check(ctx, cycle, phase):
         state = parts_state(ctx, dut)
         want = not any(state.values())
         if bool(ctx.get(dut.idle)) != want and len(mismatches) < 5:
             mismatches.append((cycle, ctx.get(dut.idle), {k: v for k, v in state.items() if v}))
+        if ctx.get(datapath.i.valid) and ctx.get(datapath.i.ready):
+            last_beat[0] = cycle
+        if ctx.get(dut.idle) and cycle - last_beat[0] < datapath.latency and len(busy_datapath_idle) < 5:
+            busy_datapath_idle.append((cycle, cycle - last_beat[0]))
         for k, v in state.items():
             seen[k] += v
         if want:
@@ -313,19 +332,26 @@ def test_idle_follows_the_parts_every_cycle():
     words = random_words(rng, rows, lanes=4, max_elements=64, packets=4, lookups=6)
     words += [word(Opcode.INVALIDATE)] + [word(Opcode.SUM, daddr=rows[0][0], vsize=1)] * 3
     want, _ = expected(words, image, lanes=4, max_elements=64)
-    # Words in bursts of 150 cycles every 600 cycles: the unit goes idle in between.
+    # Words in bursts of 150 cycles every 1200 cycles: the unit goes idle in between.
     h = RankNMPHarness(
         dut,
         image,
         seed=seed,
         psum_ready=psum_pattern(seed),
         on_cycle=check,
-        inst_pause=lambda cycle: cycle % 600 >= 150,
+        inst_pause=lambda cycle: cycle % 1200 >= 150,
     )
+    reset = recovery_cycles(dut.timing, G) + 100  # in the middle of the first burst of work
     r = h.run(
-        [words[:20], words], limits=[300, limit(words, len(want), 8000)], expect_beats=[None, len(want)], reset_at=[200]
+        [words[:20], words],
+        limits=[reset + 100, limit(words, len(want), 8000)],
+        expect_beats=[None, len(want)],
+        reset_at=[reset],
     )
     assert mismatches == [], f"seed {seed}: idle wrong at (cycle, idle, parts holding work): {mismatches}"
+    assert busy_datapath_idle == [], (
+        f"seed {seed}: idle high with a beat in the datapath at (cycle, cycles since it entered): {busy_datapath_idle}"
+    )
     assert r.errors == [], f"seed {seed}: {r.errors[:3]}"
     never = [k for k, n in seen.items() if n == 0]
     assert never == [], f"seed {seed}: never seen holding work: {never}"
@@ -431,3 +457,32 @@ def test_fp32_rows_at_the_physical_peak_without_bubbles():
     # Hint: (length, first cycle) of each run of consecutive beats.
     runs = np.split(starts, np.flatnonzero(np.diff(starts) != 1) + 1)
     assert [len(x) for x in runs] == [4 * n, 4 * n], [(len(x), int(x[0])) for x in runs]
+
+
+def test_invalidate_waits_for_earlier_lookups_then_empties_the_cache():
+    """SUM of a row with locality 1, INVALIDATE in the next cycle, then (300 cycles later) the
+    same row again: the second lookup misses, because INVALIDATE waited until the first had
+    retired (its fill included) before emptying the cache. Without the INVALIDATE it hits."""
+    seed = BASE_SEED * 100 + 70
+    rng = np.random.default_rng(seed)
+    image = RankImage(G)
+    ((daddr, vsize),) = table(rng, image, 1)
+    lookup = word(Opcode.SUM, daddr=daddr, vsize=vsize, tag=1, locality=1)
+    ready = recovery_cycles(DDR4Timing(), G) + 200
+    outcome = {}
+    for case, middle in (("with INVALIDATE", [word(Opcode.INVALIDATE)]), ("without", [])):
+        words = [lookup, *middle, lookup, eop(2, 16 * vsize)]
+        burst = {ready, ready + len(middle)}  # the first lookup, then the INVALIDATE at once
+
+        def pause(cycle, burst=burst):
+            return not (cycle in burst or cycle >= ready + 300)
+
+        dut = RankNMP(cache_size_bytes=1024, cache_ways=1, max_elements=128)
+        r = RankNMPHarness(dut, image, seed=seed, inst_pause=pause).run(
+            [words], limits=[ready + 5000], expect_beats=[4 * vsize]
+        )
+        assert r.errors == [], f"seed {seed} {case}: {r.errors[:3]}"
+        outcome[case] = (r.counters["cache_hits"], r.counters["cache_misses"])
+    assert outcome == {"with INVALIDATE": (0, 2 * vsize), "without": (vsize, vsize)}, (
+        f"seed {seed}: (hits, misses) {outcome}"
+    )
