@@ -73,13 +73,13 @@ class RankNMP(wiring.Component):
     mul_latency, add_latency : int
         fp32 unit latencies (default 4 and 3).
 
-    Latency (default parameters, no backpressure): a lookup's line is in the reorder buffer
-    about 4 cycles after the instruction is accepted on a cache hit, and on a miss about 25
-    cycles (row hit), 40 (closed bank) or 55 (row conflict) (the scheduler's part is in
+    Latency (default parameters, no backpressure, measured): a lookup's line is in the
+    reorder buffer 5 cycles after the instruction is accepted on a cache hit, and on a miss
+    26 cycles (row hit), 42 (closed bank) or 58 (row conflict) (the scheduler's part is in
     ``docs/rank_scheduler.md``); it then enters the datapath as soon as every earlier
     lookup has, and is in the partial sum ``mul_latency + 2 * add_latency`` cycles later.
-    The first ``psum`` beat of a packet follows the EOP by that pipeline depth plus one
-    cycle once the last lookup is in. Throughput: one 64 B line per 4 cycles (a rank's data
+    The first ``psum`` beat of a packet comes 12 cycles after the last beat of its last
+    lookup entered the datapath (that pipeline depth plus two). Throughput: one 64 B line per 4 cycles (a rank's data
     rate) for fp32 rows, with no bubble between lookups.
 
     Reset: a synchronous reset may come at any cycle with the DRAM not reset. Every queue,

@@ -1365,13 +1365,17 @@ async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
         await FallingEdge(dut.clk)
     first_read, start_cycle = len(tb.dram.reads), tb.dram.cycle
     data_start = tb.dram.data_cycles
-    beats = {"n": 0}
+    beats = {"n": 0, "first": None, "last": None}
 
     async def count_datapath():
+        cycle = 0
         while True:
             await FallingEdge(dut.clk)
+            cycle += 1
             if dut.datapath.i__valid.value == 1 and dut.datapath.i__ready.value == 1:
                 beats["n"] += 1
+                beats["first"] = cycle if beats["first"] is None else beats["first"]
+                beats["last"] = cycle
 
     counter = cocotb.start_soon(count_datapath())
     wall = time.perf_counter()
@@ -1394,6 +1398,8 @@ async def measure(tb: Testbench, words: list[int], drained_beats: int) -> dict:
         "lookups": len(reads),
         "cycles": cycles,
         "cycles_per_lookup": window / len(reads),
+        # At the datapath, from the first beat to the last: the rate of datapath-bound rows.
+        "datapath_cycles_per_lookup": (beats["last"] - beats["first"] + 1) / len(reads),
         "refreshes": refreshes,
         "data_bus_utilisation": (tb.dram.data_cycles - data_start) / window,
         "datapath_utilisation": beats["n"] / window,
