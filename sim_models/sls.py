@@ -412,6 +412,8 @@ def validate_inputs(table, indices, lengths, offsets, include_last_offset, weigh
     """Check the arguments of :func:`sls` (the messages every caller reports) and normalise them."""
     if mode not in ("sum", "mean"):
         raise ValueError(f"mode must be 'sum' or 'mean', got {mode!r}")
+    if not isinstance(include_last_offset, bool | np.bool_):
+        raise TypeError(f"include_last_offset must be a bool, got {include_last_offset!r}")
     rows, dim = check_table(table)
     idx = _as_int_1d("indices", indices)
     n = idx.size

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing
+from hw.fp32_add import QUIET_NAN
 from hw.params import check_power_of_two
 
 from . import pu
 from .address_map import DEFAULT_ORDER, AddressMap
 from .backends import BACKENDS, BackendConfig, make_backend
 from .compiler import UNKNOWN_Q8, CompiledCall, compile_call
-from .errors import TableExistsError
+from .errors import TableExistsError, UnknownTableError
 from .hints import RowBufferModel
 from .placement import DeviceImage, Placement, TablePlacement, device_rows, table_layout
 from .report import Report, baseline_cycles
@@ -109,7 +110,11 @@ class Device:
     ):
         self.channels = _check_count("channels", channels, _MAX_CHANNELS)
         self.dimms_per_channel = _check_count("dimms_per_channel", dimms_per_channel, _MAX_DIMMS_PER_CHANNEL)
-        if isinstance(ranks_per_dimm, bool) or ranks_per_dimm not in pu.VALID_RANKS_PER_DIMM:
+        if (
+            not isinstance(ranks_per_dimm, int | np.integer)
+            or isinstance(ranks_per_dimm, bool)
+            or ranks_per_dimm not in pu.VALID_RANKS_PER_DIMM
+        ):
             raise ValueError(
                 f"ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), got {ranks_per_dimm!r}"
             )
@@ -188,7 +193,13 @@ class Device:
         return dict(self.placement.tables)
 
     def locate(self, name: str, indices) -> dict[str, np.ndarray]:
-        """DRAM coordinates of rows of a loaded table: ``channel, dimm, rank, bank_group, bank, row, column``."""
+        """DRAM coordinates of rows of a loaded table: ``channel, dimm, rank, bank_group, bank, row, column``.
+
+        Raises ``UnknownTableError`` for a name not loaded, ``IndexError`` for a row outside the table.
+        """
+        if name not in self.placement.tables:
+            loaded = ", ".join(sorted(self.placement.tables)) or "none"
+            raise UnknownTableError(f"unknown table {name!r} (loaded: {loaded})")
         return self.placement.tables[name].locate(indices)
 
     # -- tables -----------------------------------------------------------------------------
@@ -330,6 +341,9 @@ class Device:
                 nonempty = request.lengths > 0
                 with np.errstate(all="ignore"):
                     out[nonempty] = out[nonempty] / request.lengths[nonempty].astype(np.float32)[:, None]
+            # Every NaN is the hardware's one quiet NaN (numpy keeps payloads and signs), so
+            # that every backend returns the same bits.
+            out.view(np.uint32)[np.isnan(out)] = QUIET_NAN
         return outputs
 
     def _report(self, call: CompiledCall, result) -> Report:

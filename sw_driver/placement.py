@@ -87,6 +87,8 @@ def table_layout(name: str, table: np.ndarray, line_bytes: int = 64) -> TableLay
         rows, dim = check_table(table)
     except (TypeError, ValueError) as error:
         raise type(error)(f"table {name!r}: {error}") from None
+    if rows == 0:
+        raise ValueError(f"table {name!r} has no rows")
     quantized = table.dtype == np.uint8
     row_bytes = dim + pu.Q8_HEADER_BYTES if quantized else 4 * dim
     vsize = -(-row_bytes // line_bytes)
@@ -140,7 +142,13 @@ class TablePlacement:
 
     def locate(self, indices) -> dict[str, np.ndarray]:
         """DRAM coordinates of table rows: :data:`FRAME_FIELDS` plus ``column`` (8 B units, ``int64``)."""
-        indices = np.asarray(indices, np.int64)
+        indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers, got dtype {indices.dtype}")
+        indices = indices.astype(np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.layout.rows):
+            bad = int(indices.min() if indices.min() < 0 else indices.max())
+            raise IndexError(f"index {bad} is out of range for a table of {self.layout.rows} rows")
         chunk, slot = np.divmod(indices, self.per_frame)
         out = {name: values[chunk] for name, values in self.coords.items()}
         out["column"] = slot * (self.layout.vsize * 8)

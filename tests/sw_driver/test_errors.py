@@ -201,6 +201,30 @@ BAD_CALLS = [
         ValueError,
         "a table name must be a non-empty str, got ''",
     ),
+    (
+        "table with no rows",
+        lambda d: d.load_table("z", np.zeros((0, 16), np.float32)),
+        ValueError,
+        "table 'z' has no rows",
+    ),
+    (
+        "include_last_offset not a bool",
+        lambda d: d.sls("t0", [0, 1], offsets=[0, 1, 2], include_last_offset="no"),
+        TypeError,
+        "table 't0': include_last_offset must be a bool, got 'no'",
+    ),
+    (
+        "locate an unknown table",
+        lambda d: d.locate("nope", [0]),
+        UnknownTableError,
+        "unknown table 'nope' (loaded: q0, t0)",
+    ),
+    (
+        "locate a row outside the table",
+        lambda d: d.locate("t0", [-1]),
+        IndexError,
+        "index -1 is out of range for a table of 100 rows",
+    ),
 ]
 
 
@@ -254,6 +278,11 @@ BAD_DEVICES = [
         dict(ranks_per_dimm=3),
         ValueError,
         "ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), got 3",
+    ),
+    (
+        dict(ranks_per_dimm=4.0),
+        ValueError,
+        "ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), got 4.0",
     ),
     (dict(backend="fpga"), ValueError, "backend must be one of 'golden', 'rtl', 'perf', got 'fpga'"),
     (dict(backend="perf"), NotImplementedError, "backend 'perf' is not available yet (only 'golden' and 'rtl' are)"),

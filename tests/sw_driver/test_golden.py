@@ -152,3 +152,27 @@ def test_what_a_timed_backend_needs_per_dimm():
         views = [dev.image.rank(stream.channel, stream.dimm, r) for r in range(2)]
         beats += len(dimm.run(stream.words, views))
     assert beats == 2 * expected_beats(call, 4)
+
+
+def test_every_nan_is_the_hardware_quiet_nan():
+    """inf on one rank and -inf on the other (the tree makes a NaN), and NaNs with payloads
+    and signs in the data: every NaN of the output is 0x7FC00000, the one NaN the fp32 units
+    produce (numpy keeps payloads), and every other value equals sls_hardware_order."""
+    rng = np.random.default_rng(SEED + 1)
+    dev = Device(ranks_per_dimm=2, cache_size_bytes=8192)
+    table = rng.standard_normal((400, 16)).astype(np.float32)
+    dev.load_table("t", table)
+    where = dev.locate("t", np.arange(400))["rank"]
+    a, b = int(np.flatnonzero(where == 0)[0]), int(np.flatnonzero(where == 1)[0])
+    table[a, 0], table[b, 0] = np.inf, -np.inf
+    table.view(np.uint32)[a, 1] = 0xFFC00042  # a negative NaN with a payload
+    dev2 = Device(ranks_per_dimm=2, cache_size_bytes=8192)
+    dev2.load_table("t", table)
+    idx, lengths = np.array([a, b, a, 7]), np.array([2, 2])
+    out = dev2.sls("t", idx, lengths)
+    nan = np.isnan(out)
+    assert nan[0, 0] and nan[0, 1] and nan[1, 1]
+    assert (out.view(np.uint32)[nan] == 0x7FC00000).all()
+    with np.errstate(invalid="ignore"):
+        want = reference(dev2, "t", table, idx, lengths)
+    assert np.array_equal(np.isnan(want), nan) and same_bits(out[~nan], want[~nan])
