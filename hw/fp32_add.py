@@ -149,7 +149,8 @@ _ALIGN = data.StructLayout(
     }
 )
 
-_NORMAL = data.StructLayout(
+#: A normalised result before rounding (shared by the adder and the multiplier).
+NORMAL_LAYOUT = data.StructLayout(
     {
         "nan": 1,
         "inf": 1,
@@ -283,7 +284,7 @@ class FP32Adder(wiring.Component):
             latency=self._latency,
             steps=[
                 Step("align", _ALIGN, _align),
-                Step("normalise", _NORMAL, _normalise),
+                Step("normalise", NORMAL_LAYOUT, _normalise),
                 Step("round", _RESULT, _round),
             ],
         )

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fp32_add import leading_zeros, round_and_pack, shift_left, shift_right_sticky, unpack_fp32
+from .fp32_add import NORMAL_LAYOUT, leading_zeros, round_and_pack, shift_left, shift_right_sticky, unpack_fp32
 from .params import check_latency
 from .pipeline import Step, stream_pipeline, wire
 
@@ -36,17 +36,6 @@ _PRODUCT = data.StructLayout(
     }
 )
 
-_NORMAL = data.StructLayout(
-    {
-        "nan": 1,
-        "inf": 1,
-        "sign": 1,
-        "exp": 9,  # biased exponent field before rounding (0: subnormal or zero)
-        "sig": 24,
-        "guard": 1,
-        "sticky": 1,
-    }
-)
 
 _RESULT = data.StructLayout({"result": 32})
 
@@ -172,7 +161,7 @@ class FP32Multiplier(wiring.Component):
             steps=[
                 Step("unpack", _UNPACK, _unpack),
                 Step("multiply", _PRODUCT, _multiply),
-                Step("normalise", _NORMAL, _normalise),
+                Step("normalise", NORMAL_LAYOUT, _normalise),
                 Step("round", _RESULT, _round),
             ],
         )
