@@ -33,7 +33,9 @@ def _positive(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="recnmp", description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="recnmp",
+        description=__doc__.split("\n\n")[1].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
