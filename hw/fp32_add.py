@@ -214,7 +214,8 @@ def _normalise(m, x):
     }
 
 
-def _round(m, x):
+def round_step(m, x):
+    """The last pipeline step of the adder and the multiplier: round a ``NORMAL_LAYOUT`` value."""
     return {
         "result": round_and_pack(
             sign=x.sign,
@@ -285,7 +286,7 @@ class FP32Adder(wiring.Component):
             steps=[
                 Step("align", _ALIGN, _align),
                 Step("normalise", NORMAL_LAYOUT, _normalise),
-                Step("round", _RESULT, _round),
+                Step("round", _RESULT, round_step),
             ],
         )
         return m

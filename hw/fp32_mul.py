@@ -6,7 +6,14 @@ from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fp32_add import NORMAL_LAYOUT, leading_zeros, round_and_pack, shift_left, shift_right_sticky, unpack_fp32
+from .fp32_add import (
+    NORMAL_LAYOUT,
+    leading_zeros,
+    round_step,
+    shift_left,
+    shift_right_sticky,
+    unpack_fp32,
+)
 from .params import check_latency
 from .pipeline import Step, stream_pipeline, wire
 
@@ -89,20 +96,6 @@ def _normalise(m, x):
     }
 
 
-def _round(m, x):
-    return {
-        "result": round_and_pack(
-            sign=x.sign,
-            exp=x.exp,
-            sig=x.sig,
-            guard=x.guard,
-            sticky=x.sticky,
-            nan=x.nan,
-            inf=x.inf,
-        )
-    }
-
-
 class FP32Multiplier(wiring.Component):
     """``result = a * b`` in IEEE-754 binary32, round to nearest even, through a stallable pipeline.
 
@@ -162,7 +155,7 @@ class FP32Multiplier(wiring.Component):
                 Step("unpack", _UNPACK, _unpack),
                 Step("multiply", _PRODUCT, _multiply),
                 Step("normalise", NORMAL_LAYOUT, _normalise),
-                Step("round", _RESULT, _round),
+                Step("round", _RESULT, round_step),
             ],
         )
         return m

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cocotb
@@ -65,7 +65,6 @@ class DimmJob:
     trace: bool = False
     reset_at: int | None = None
     resume_at: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def write_job(path: Path, job: DimmJob) -> None:
