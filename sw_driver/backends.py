@@ -13,8 +13,8 @@ Its interface (:class:`Backend`):
     What a reset of every PU does (memory contents are kept).
 
 Result beats of a DIMM (tag, beat, last, lanes) become vectors with :func:`packet_vectors`,
-which the RTL backend (:mod:`sw_driver.rtl_backend`) shares. ``"perf"`` is recognised and
-refused with ``NotImplementedError`` (to come).
+which the RTL backend (:mod:`sw_driver.rtl_backend`) shares. ``"perf"`` is
+:mod:`sw_driver.perf_backend` (golden results, the performance models' timing).
 
 A backend whose ``resets_each_call`` is true starts every call from a reset PU; the device
 then resets its row-buffer and ``Q8_ELEMENTS`` models before compiling for it.
@@ -89,12 +89,20 @@ class BackendResult:
         DRAM cycles from the first instruction to the last result beat; ``None`` without timing.
     dram_commands : dict or None
         ``(channel, dimm, rank) -> {"ACT", "RD", "PRE", "REF"}`` counts; ``None`` without DRAM.
+    baseline_cycles : int or None
+        The host baseline's cycles when the backend models it (``"perf"``); ``None``: the
+        device uses the analytical estimate (:func:`sw_driver.report.baseline_cycles`).
+    energy : dict or None
+        ``{"baseline_pj": {...}, "recnmp_pj": {...}, "saving": float}``
+        (:mod:`sim_models.energy`) when the backend models it.
     """
 
     vectors: list
     counters: dict
     cycles: int | None = None
     dram_commands: dict | None = None
+    baseline_cycles: int | None = None
+    energy: dict | None = None
 
 
 class Backend(Protocol):
@@ -117,10 +125,15 @@ def make_backend(name: str, config: BackendConfig, options: dict | None = None) 
         if unknown:
             raise ValueError(f"backend 'rtl' has no option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
         return RtlBackend(config, **options)
+    if name == "perf":
+        from .perf_backend import OPTIONS, PerfBackend
+
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"backend 'perf' has no option {unknown[0]!r} (options: {', '.join(OPTIONS)})")
+        return PerfBackend(config, **options)
     if name == "golden":
         raise ValueError(f"backend 'golden' takes no backend_options, got {sorted(options)}")
-    if name in BACKENDS:
-        raise NotImplementedError(f"backend {name!r} is not available yet (only 'golden' and 'rtl' are)")
     raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {name!r}")
 
 

@@ -60,7 +60,8 @@ class Device:
     backend : {"golden", "rtl", "perf"}, default "golden"
         What runs the instructions: ``"golden"`` (the bit-exact Python models, no timing),
         ``"rtl"`` (the generated PU under cocotb + Verilator, with the DRAM model and protocol
-        checker: bit-exact and timed); ``"perf"`` is not available yet (``NotImplementedError``).
+        checker: bit-exact and timed), ``"perf"`` (golden results, with the cycle-level
+        performance models' timing, host baseline and energy: :mod:`sw_driver.perf_backend`).
     timing : hw.ddr4.DDR4Timing
         DRAM timing (timed backends; the report's baseline estimate).
     cache_size_bytes : int, default 131072
@@ -81,14 +82,13 @@ class Device:
         One rank's shape (a smaller one gives a small device, e.g. for tests; golden only).
     backend_options : dict, optional
         Options of the backend: for ``"rtl"``, ``inst_stall`` and ``result_stall`` (pause
-        probabilities on the PU's host streams) and ``seed`` (:mod:`sw_driver.rtl_backend`).
+        probabilities on the PU's host streams) and ``seed`` (:mod:`sw_driver.rtl_backend`);
+        for ``"perf"``, ``values`` and ``baseline`` (:mod:`sw_driver.perf_backend`).
 
     Raises
     ------
     ValueError
         A bad parameter; the message names it.
-    NotImplementedError
-        ``backend="perf"`` (not available yet).
     """
 
     def __init__(
@@ -356,7 +356,9 @@ class Device:
             lookups=int(call.lookups.size),
             lines=int(call.lookups["vsize"].sum(dtype=np.int64)),
             cycles=result.cycles,
-            baseline_cycles=baseline_cycles(
+            baseline_cycles=result.baseline_cycles
+            if result.baseline_cycles is not None
+            else baseline_cycles(
                 call.lookups,
                 timing=self.timing,
                 geometry=self.geometry,
@@ -373,4 +375,5 @@ class Device:
             malformed=c.get("malformed", 0),
             eop_mismatches=c.get("eop_mismatches", 0),
             dram_commands=result.dram_commands,
+            energy=result.energy,
         )

@@ -43,7 +43,8 @@ class Report:
     cycles : int or None
         DRAM cycles the backend measured; ``None`` for the golden backend (no timing).
     baseline_cycles : int
-        The analytical host-baseline estimate (module docstring).
+        The host baseline's cycles: the cycle-level model's (:mod:`sim_models.host_baseline`)
+        for the ``"perf"`` backend, else the analytical estimate (module docstring).
     transport_cycles : int
         DRAM cycles the busiest channel's C/A transport needs for the instructions
         (8 per 4 cycles): a lower bound of ``cycles``.
@@ -60,6 +61,9 @@ class Report:
     dram_commands : dict or None
         ``(channel, dimm, rank) -> {"ACT": n, "RD": n, "PRE": n, "REF": n}``; ``None`` for
         the golden backend (it issues no DRAM commands).
+    energy : dict or None
+        ``"perf"`` backend: ``{"baseline_pj": {...}, "recnmp_pj": {...}, "saving": f}``,
+        the memory energy of both by event (:mod:`sim_models.energy`); else ``None``.
     """
 
     backend: str
@@ -80,6 +84,7 @@ class Report:
     malformed: int
     eop_mismatches: int
     dram_commands: dict | None
+    energy: dict | None = None
 
     @property
     def speedup(self) -> float | None:

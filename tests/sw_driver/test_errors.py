@@ -285,7 +285,16 @@ BAD_DEVICES = [
         "ranks_per_dimm must be 1, 2 or 4 (the PU takes 1, 2 or 4 ranks per DIMM), got 4.0",
     ),
     (dict(backend="fpga"), ValueError, "backend must be one of 'golden', 'rtl', 'perf', got 'fpga'"),
-    (dict(backend="perf"), NotImplementedError, "backend 'perf' is not available yet (only 'golden' and 'rtl' are)"),
+    (
+        dict(backend="perf", backend_options={"cache": 1}),
+        ValueError,
+        "backend 'perf' has no option 'cache' (options: values, baseline)",
+    ),
+    (
+        dict(backend="perf", backend_options={"values": 1}),
+        ValueError,
+        "backend option 'values' must be True or False, got 1",
+    ),
     (dict(backend_options={"seed": 1}), ValueError, "backend 'golden' takes no backend_options, got ['seed']"),
     (dict(backend="rtl", backend_options={"inst_stall": 1.0}), ValueError, "inst_stall must be in [0, 1), got 1.0"),
     (
