@@ -142,7 +142,7 @@ def _cache_fill(tags, stamps, valid, clock, addr, set_bits, ways):
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate_dimm(
     p,
     kind,

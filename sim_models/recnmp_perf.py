@@ -20,6 +20,8 @@ and documented in ``docs/perf_model.md``.
 from __future__ import annotations
 
 import inspect
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +124,8 @@ class RecNMPPerfModel:
     max_cycles : int
         A call taking longer than this raises ``RuntimeError`` (a guard against a model
         that does not finish; default 2**40).
+    workers : int or None
+        Threads that simulate DIMMs in parallel (default: the CPU cores; 1: sequential).
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class RecNMPPerfModel:
         add_latency: int = _RANK_NMP["add_latency"],
         starvation_limit: int = _STARVATION,
         max_cycles: int = 1 << 40,
+        workers: int | None = None,
     ):
         if ranks_per_dimm not in (1, 2, 4):
             raise ValueError(f"ranks_per_dimm must be 1, 2 or 4, got {ranks_per_dimm!r}")
@@ -157,6 +162,9 @@ class RecNMPPerfModel:
             add_latency=add_latency,
         )
         RankScheduler(timing=timing, geometry=geometry, depth=scheduler_depth, starvation_limit=starvation_limit)
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be None or a positive int, got {workers!r}")
+        self.workers = workers or os.cpu_count() or 1
         self.ranks_per_dimm = ranks_per_dimm
         self.timing, self.geometry = timing, geometry
         self.lanes, self.max_elements = lanes, max_elements
@@ -303,4 +311,9 @@ class RecNMPPerfModel:
             raise ValueError(
                 f"the call was compiled for {call.ranks_per_dimm} ranks per DIMM, the model has {self.ranks_per_dimm}"
             )
-        return PerfResult(tuple(self.run_dimm(s.insts, s.issue_cycles) for s in call.dimms))
+        streams = [(s.insts, s.issue_cycles) for s in call.dimms]
+        if self.workers > 1 and len(streams) > 1:
+            # The kernel releases the GIL: DIMMs are independent, so they run in parallel.
+            with ThreadPoolExecutor(min(self.workers, len(streams))) as pool:
+                return PerfResult(tuple(pool.map(lambda s: self.run_dimm(*s), streams)))
+        return PerfResult(tuple(self.run_dimm(*s) for s in streams))

@@ -165,6 +165,7 @@ class Device:
         self.row_model = RowBufferModel(self.dimms * self.ranks_per_dimm * geometry.banks)
         self.q8_state = np.full(self.dimms, UNKNOWN_Q8, np.int64)
         self.report: Report | None = None
+        self._reserved: set[str] = set()  # tables placed without contents (reserve_table)
 
     def _address_map(self, spec) -> AddressMap:
         topology = dict(
@@ -238,6 +239,30 @@ class Device:
         data = self.placement.frame_data(placement, device_rows(table, layout))
         self.placement.commit(placement)
         self.image.write_rows(placement.coords, data)
+        return placement
+
+    def reserve_table(self, name: str, *, rows: int, dim: int, quantized: bool = False) -> TablePlacement:
+        """Place a table of ``rows`` x ``dim`` without writing its contents.
+
+        For timing-only runs at production scale (``backend="perf"`` with
+        ``backend_options={"values": False}``: a 1 M-row table then costs no host or device
+        memory). The placement is exactly that of :meth:`load_table` for a table of that
+        shape (``quantized``: FBGEMM fused 8-bit rows of ``dim + 8`` bytes). A call that
+        reads a reserved table on a backend that computes results raises ``ValueError``.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a table name must be a non-empty str, got {name!r}")
+        if name in self.placement.tables:
+            raise TableExistsError(f"table {name!r} is already loaded")
+        for what, value in (("rows", rows), ("dim", dim)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        quantized = _check_bool("quantized", quantized)
+        columns = int(dim) + (pu.Q8_HEADER_BYTES if quantized else 0)
+        shape_only = np.broadcast_to(np.zeros((1, columns), np.uint8 if quantized else np.float32), (rows, columns))
+        placement = self.placement.plan(name, table_layout(name, shape_only, self.geometry.burst_bytes))
+        self.placement.commit(placement)
+        self._reserved.add(name)
         return placement
 
     # -- calls ------------------------------------------------------------------------------
@@ -314,6 +339,12 @@ class Device:
         )
 
     def _call(self, checked) -> list[np.ndarray]:
+        reserved = sorted({r.table.name for r in checked} & self._reserved)
+        if reserved and getattr(self.backend, "values", True):
+            raise ValueError(
+                f"table {reserved[0]!r} was reserved without contents: only backend='perf' with "
+                f"backend_options={{'values': False}} can run it"
+            )
         if getattr(self.backend, "resets_each_call", False):
             # The backend's PU starts this call from reset: so do the driver's models of it.
             self.row_model.reset()
