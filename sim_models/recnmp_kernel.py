@@ -178,7 +178,14 @@ def simulate_dimm(
     """
     ranks = p[P_RANKS]
     tRCD, tCL, tRP, tRAS, tRC, tBL = p[P_TRCD], p[P_TCL], p[P_TRP], p[P_TRAS], p[P_TRC], p[P_TBL]
-    tCCD_S, tCCD_L, tRRD_S, tRRD_L, tFAW, tRTP = p[P_TCCD_S], p[P_TCCD_L], p[P_TRRD_S], p[P_TRRD_L], p[P_TFAW], p[P_TRTP]
+    tCCD_S, tCCD_L, tRRD_S, tRRD_L, tFAW, tRTP = (
+        p[P_TCCD_S],
+        p[P_TCCD_L],
+        p[P_TRRD_S],
+        p[P_TRRD_L],
+        p[P_TFAW],
+        p[P_TRTP],
+    )
     tREFI, tRFC = p[P_TREFI], p[P_TRFC]
     bank_bits, banks = p[P_BANK_BITS], p[P_BANKS]
     groups = banks >> bank_bits
