@@ -173,8 +173,9 @@ def simulate_dimm(
 
     Returns ``(cycles, eop_done)``: the cycles the RTL testbench counts (from the cycle the
     first word may be offered to the cycle after the last result beat was taken, which it
-    sees one cycle later: ``last + 2``), and per EOP the cycle of its last result beat. ``counters`` (ranks x :data:`N_COUNTERS`) and the cache
-    and hint-shadow arrays are updated in place.
+    sees one cycle later: ``last + 2``), and per EOP the cycle of its last result beat.
+    ``counters`` (ranks x :data:`N_COUNTERS`) and the cache and hint-shadow arrays are
+    updated in place.
     """
     ranks = p[P_RANKS]
     tRCD, tCL, tRP, tRAS, tRC, tBL = p[P_TRCD], p[P_TCL], p[P_TRP], p[P_TRAS], p[P_TRC], p[P_TBL]
@@ -235,16 +236,16 @@ def simulate_dimm(
     e_count = np.zeros(ranks, np.int64)
     open_valid = np.zeros((ranks, banks), np.bool_)
     open_row = np.zeros((ranks, banks), np.int64)
-    act_wait = np.zeros((ranks, banks), np.int64)
-    rd_wait = np.zeros((ranks, banks), np.int64)
-    pre_wait = np.zeros((ranks, banks), np.int64)
-    act_wait_bg = np.zeros((ranks, groups), np.int64)
-    rd_wait_bg = np.zeros((ranks, groups), np.int64)
-    act_wait_rank = np.zeros(ranks, np.int64)
-    rd_wait_rank = np.zeros(ranks, np.int64)
-    faw = np.zeros((ranks, 4), np.int64)
-    pre_to_ref = np.zeros(ranks, np.int64)
-    rfc_wait = np.zeros(ranks, np.int64)
+    act_at = np.zeros((ranks, banks), np.int64)
+    rd_at = np.zeros((ranks, banks), np.int64)
+    pre_at = np.zeros((ranks, banks), np.int64)
+    act_bg_at = np.zeros((ranks, groups), np.int64)
+    rd_bg_at = np.zeros((ranks, groups), np.int64)
+    act_rank_at = np.zeros(ranks, np.int64)
+    rd_rank_at = np.zeros(ranks, np.int64)
+    faw_at = np.zeros((ranks, 4), np.int64)
+    ref_pre_at = np.zeros(ranks, np.int64)
+    rfc_at = np.zeros(ranks, np.int64)
     refi = np.full(ranks, tREFI - 1 - p[P_REFI_OFFSET], np.int64)
     owed = np.zeros(ranks, np.int64)
     # reads in flight: slot and cycle of the last beat (at most tCL / tCCD_S + 1 of them)
@@ -269,12 +270,13 @@ def simulate_dimm(
     t = 0
     last_result = -1
     cand = np.zeros(depth, np.int64)
+    push_rank = np.zeros(ranks, np.bool_)
     while eops_done < n_eops or word < n:
         if t > p[P_MAX_CYCLES]:
             return -1, eop_done
         # ======== decoder: offer the next word ========================================
         push_word = -1
-        push_rank = np.zeros(ranks, np.bool_)
+        push_rank[:] = False
         if word < n and t >= due[word]:
             k = kind[word]
             if k == KIND_DROP:
@@ -303,9 +305,9 @@ def simulate_dimm(
         for r in range(ranks):
             # ---- scheduler: one command from the state at the start of the cycle ----
             ref_pending = owed[r] != 0
-            rfc_done = rfc_wait[r] == 0
-            act_rank_ok = act_wait_rank[r] == 0 and faw[r, 3] == 0 and rfc_done
-            rd_rank_ok = rd_wait_rank[r] == 0 and rfc_done
+            rfc_done = rfc_at[r] <= t
+            act_rank_ok = act_rank_at[r] <= t and faw_at[r, 3] <= t and rfc_done
+            rd_rank_ok = rd_rank_at[r] <= t and rfc_done
             cmd = 0  # 0 none, 1 ACT, 2 RD, 3 PRE (request), 4 PRE (refresh), 5 REF
             cmd_bank = 0
             cmd_entry = -1
@@ -315,9 +317,9 @@ def simulate_dimm(
                 for b in range(banks):
                     if open_valid[r, b]:
                         all_closed = False
-                        if ref_pre < 0 and pre_wait[r, b] == 0 and rfc_done:
+                        if ref_pre < 0 and pre_at[r, b] <= t and rfc_done:
                             ref_pre = b
-                if all_closed and pre_to_ref[r] == 0 and rfc_done:
+                if all_closed and ref_pre_at[r] <= t and rfc_done:
                     cmd = 5
                 elif ref_pre >= 0:
                     cmd = 4
@@ -348,16 +350,16 @@ def simulate_dimm(
                     g = b >> bank_bits
                     c = cand[i]
                     if c == 1 and first_rd < 0:
-                        ok = rd_wait[r, b] == 0 and rd_wait_bg[r, g] == 0 and rd_rank_ok
+                        ok = rd_at[r, b] <= t and rd_bg_at[r, g] <= t and rd_rank_ok
                         if ref_pending:
-                            ok = ok and pre_wait[r, b] >= tRTP
+                            ok = ok and pre_at[r, b] - t >= tRTP
                         if ok:
                             first_rd = i
                     elif c == 2 and first_act < 0 and not ref_pending:
-                        if act_wait[r, b] == 0 and act_wait_bg[r, g] == 0 and act_rank_ok:
+                        if act_at[r, b] <= t and act_bg_at[r, g] <= t and act_rank_ok:
                             first_act = i
                     elif c == 3 and first_pre < 0 and not ref_pending:
-                        if not (wanted >> b) & 1 and pre_wait[r, b] == 0 and rfc_done:
+                        if not (wanted >> b) & 1 and pre_at[r, b] <= t and rfc_done:
                             first_pre = i
                 if first_rd >= 0:
                     cmd, cmd_entry = 2, first_rd
@@ -368,51 +370,28 @@ def simulate_dimm(
                 if cmd_entry >= 0:
                     cmd_bank = e_bank[r, cmd_entry]
 
-            # ---- timers: count down, then load the issued command's windows ---------
-            for b in range(banks):
-                if act_wait[r, b] > 0:
-                    act_wait[r, b] -= 1
-                if rd_wait[r, b] > 0:
-                    rd_wait[r, b] -= 1
-                if pre_wait[r, b] > 0:
-                    pre_wait[r, b] -= 1
-            for g in range(groups):
-                if act_wait_bg[r, g] > 0:
-                    act_wait_bg[r, g] -= 1
-                if rd_wait_bg[r, g] > 0:
-                    rd_wait_bg[r, g] -= 1
-            if act_wait_rank[r] > 0:
-                act_wait_rank[r] -= 1
-            if rd_wait_rank[r] > 0:
-                rd_wait_rank[r] -= 1
-            if pre_to_ref[r] > 0:
-                pre_to_ref[r] -= 1
-            if rfc_wait[r] > 0:
-                rfc_wait[r] -= 1
+            # ---- timers: each window is the first cycle its command is legal again ------
+            # (the RTL's down-counters loaded with gap - 1, keeping the larger, in absolute time)
             if cmd == 1:
                 for k4 in range(3, 0, -1):
-                    faw[r, k4] = faw[r, k4 - 1] - 1 if faw[r, k4 - 1] > 0 else 0
-                faw[r, 0] = tFAW - 1
-            else:
-                for k4 in range(4):
-                    if faw[r, k4] > 0:
-                        faw[r, k4] -= 1
+                    faw_at[r, k4] = faw_at[r, k4 - 1]
+                faw_at[r, 0] = t + tFAW
             g = cmd_bank >> bank_bits
             if cmd == 1:
                 open_valid[r, cmd_bank] = True
                 open_row[r, cmd_bank] = e_row[r, cmd_entry]
-                act_wait[r, cmd_bank] = max(act_wait[r, cmd_bank], tRC - 1)
-                rd_wait[r, cmd_bank] = max(rd_wait[r, cmd_bank], tRCD - 1)
-                pre_wait[r, cmd_bank] = max(pre_wait[r, cmd_bank], tRAS - 1)
-                act_wait_bg[r, g] = max(act_wait_bg[r, g], tRRD_L - 1)
-                act_wait_rank[r] = max(act_wait_rank[r], tRRD_S - 1)
+                act_at[r, cmd_bank] = max(act_at[r, cmd_bank], t + tRC)
+                rd_at[r, cmd_bank] = max(rd_at[r, cmd_bank], t + tRCD)
+                pre_at[r, cmd_bank] = max(pre_at[r, cmd_bank], t + tRAS)
+                act_bg_at[r, g] = max(act_bg_at[r, g], t + tRRD_L)
+                act_rank_at[r] = max(act_rank_at[r], t + tRRD_S)
                 counters[r, C_ACT] += 1
                 if e_cls[r, cmd_entry] == _CLS_NONE:
                     e_cls[r, cmd_entry] = _CLS_MISS
             elif cmd == 2:
-                pre_wait[r, cmd_bank] = max(pre_wait[r, cmd_bank], tRTP - 1)
-                rd_wait_bg[r, g] = max(rd_wait_bg[r, g], tCCD_L - 1)
-                rd_wait_rank[r] = max(rd_wait_rank[r], tCCD_S - 1)
+                pre_at[r, cmd_bank] = max(pre_at[r, cmd_bank], t + tRTP)
+                rd_bg_at[r, g] = max(rd_bg_at[r, g], t + tCCD_L)
+                rd_rank_at[r] = max(rd_rank_at[r], t + tCCD_S)
                 counters[r, C_RD] += 1
                 cls = e_cls[r, cmd_entry]
                 if cls == _CLS_NONE:
@@ -428,13 +407,13 @@ def simulate_dimm(
                 counters[r, C_BUS_BUSY] += tBL
             elif cmd == 3 or cmd == 4:
                 open_valid[r, cmd_bank] = False
-                act_wait[r, cmd_bank] = max(act_wait[r, cmd_bank], tRP - 1)
-                pre_to_ref[r] = max(pre_to_ref[r], tRP - 1)
+                act_at[r, cmd_bank] = max(act_at[r, cmd_bank], t + tRP)
+                ref_pre_at[r] = max(ref_pre_at[r], t + tRP)
                 counters[r, C_PRE] += 1
                 if cmd == 3 and e_cls[r, cmd_entry] == _CLS_NONE:
                     e_cls[r, cmd_entry] = _CLS_CONFLICT
             elif cmd == 5:
-                rfc_wait[r] = max(rfc_wait[r], tRFC - 1)
+                rfc_at[r] = max(rfc_at[r], t + tRFC)
                 counters[r, C_REF] += 1
             # refresh interval and owed refreshes
             due_now = refi[r] == 0

@@ -108,7 +108,7 @@ class PerfBackend:
         )
 
     def _baseline(self, call: CompiledCall) -> tuple[int, int]:
-        from sim_models.host_baseline import simulate_host
+        from sim_models.host_baseline import host_baseline
         from sim_models.host_reads import host_reads
 
         from .address_map import AddressMap
@@ -120,7 +120,7 @@ class PerfBackend:
             ranks_per_dimm=cfg.ranks_per_dimm,
             geometry=cfg.geometry,
         )
-        result = simulate_host(
+        result = host_baseline(
             host_reads(call.lookups, amap),
             timing=cfg.timing,
             geometry=cfg.geometry,
