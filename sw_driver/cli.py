@@ -1,4 +1,4 @@
-"""``recnmp``: the project's command line (``recnmp demo``, ``recnmp regress``).
+"""``recnmp``: the project's command line (``recnmp demo``, ``regress``, ``experiment``, ``sweep``).
 
 ``recnmp demo`` generates one DIMM's PU, loads a random table, runs a batch of SLS requests
 with some hot rows through the RTL under Verilator, checks every result bit for bit against
@@ -106,6 +106,26 @@ def _parser() -> argparse.ArgumentParser:
     regress.add_argument("-n", dest="workers", type=int, default=2, help="parallel workers (default 2)")
     regress.add_argument("--waves", action="store_true", help="rerun failing tests with FST waveforms")
     regress.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
+
+    from sim_models import experiments
+
+    experiment = commands.add_parser(
+        "experiment",
+        help="run one of the paper's experiments on the performance models (CSV, PNG, markdown)",
+        description="Run one of the paper's experiments on the performance models (sim_models.experiments): "
+        "ranks (base-design speedup vs ranks, page colouring off and on), ladder (the optimisation ladder at "
+        "8 ranks), hit_rate (RankCache hit rate vs size), energy (memory energy saving), sensitivity (vector "
+        "size, pooling, hot-entry threshold). Writes NAME.csv, NAME.png and NAME.md (ours beside the paper's).",
+    )
+    experiments.add_experiment_arguments(experiment)
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a grid of configurations on the performance models, locally or on a Dask cluster",
+        description="Run every combination of the --grid axes (fields of sim_models.experiments.RunConfig) on "
+        "the performance models, in parallel on the local cores, or on a Dask distributed cluster with "
+        "--scheduler, and write one CSV row per configuration.",
+    )
+    experiments.add_sweep_arguments(sweep)
     return parser
 
 
@@ -220,6 +240,26 @@ def regress(args) -> int:
     return status
 
 
+def _models(command):
+    """``recnmp experiment`` / ``recnmp sweep``: bad configuration values end with a one-line error."""
+
+    def run(args) -> int:
+        try:
+            return command(args)
+        except (KeyError, ValueError, TypeError) as error:
+            print(f"recnmp {args.command}: {error}", file=sys.stderr)
+            return 2
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
+    from sim_models import experiments
+
     args = _parser().parse_args(argv)
-    return {"demo": demo, "regress": regress}[args.command](args)
+    return {
+        "demo": demo,
+        "regress": regress,
+        "experiment": _models(experiments.experiment_command),
+        "sweep": _models(experiments.sweep_command),
+    }[args.command](args)
