@@ -90,7 +90,8 @@ def main() -> None:
         print(
             f"{m['model']} batch {args.batch} pooling {args.pooling}, {generator}: {m['lookups']:,} lookups, "
             f"{m['line_reads']:,} line reads (4 channels x 1 DIMM x 2 ranks)\n"
-            f"  workload {m['generate_s']:.2f} s, numba warm-up {m['warm_up_s']:.2f} s, compile {m['compile_s']:.2f} s\n"
+            f"  workload {m['generate_s']:.2f} s, numba warm-up {m['warm_up_s']:.2f} s, "
+            f"compile {m['compile_s']:.2f} s\n"
             f"  RecNMP model   {m['recnmp_s']:.2f} s = {m['recnmp_lookups_per_s']:,.0f} lookups/s "
             f"({m['recnmp_cycles']:,} cycles, hit rate {m['hit_rate']:.1%})\n"
             f"  host baseline  {m['baseline_s']:.2f} s = {m['baseline_reads_per_s']:,.0f} reads/s "
