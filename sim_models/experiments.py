@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -33,6 +34,8 @@ __all__ = ["EXPERIMENTS", "RunConfig", "main", "run_config", "run_many", "sweep"
 
 #: A hot-entry threshold no row reaches: no lookup allocates, the RankCache is unused.
 NO_CACHE = 1 << 40
+#: Index generators of :class:`RunConfig` (``sim_models.workloads``).
+GENERATORS = ("uniform", "zipf", "production_like")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +86,18 @@ class RunConfig:
     chunk: int = 16
     seed: int = 1
 
+    def __post_init__(self):
+        for name in ("batch", "pooling", "dim", "channels", "dimms_per_channel", "ranks_per_dimm", "chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("rows", "hot_entry_threshold", "cache_size_bytes", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+
     @property
     def ranks(self) -> int:
         """Ranks of the whole system."""
@@ -99,18 +114,24 @@ class RunConfig:
             if text.lower() not in ("true", "false", "1", "0", "on", "off"):
                 raise ValueError(f"{name} must be true or false, got {text!r}")
             return text.lower() in ("true", "1", "on")
-        if kind == "int":
-            suffix = {"k": 1024, "m": 1024 * 1024}.get(text[-1:].lower(), 1)
-            return int(text[:-1] if suffix > 1 else text) * suffix
-        if kind == "float":
-            return float(text)
+        try:
+            if kind == "int":
+                suffix = {"k": 1024, "m": 1024 * 1024}.get(text[-1:].lower(), 1)
+                return int(text[:-1] if suffix > 1 else text) * suffix
+            if kind == "float":
+                return float(text)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be {'an integer (k and m suffixes allowed)' if kind == 'int' else 'a number'}, "
+                f"got {text!r}"
+            ) from None
         return text
 
 
 def _requests(cfg: RunConfig, workload) -> list[dict]:
     """The batch as the host sends it: per group of ``chunk`` samples, a request per table."""
     requests = []
-    for first in range(0, cfg.batch, cfg.chunk):
+    for first in range(0, cfg.batch, cfg.chunk):  # chunk >= 1 (RunConfig)
         last = min(cfg.batch, first + cfg.chunk)
         for req in workload:
             offsets = np.append(req.offsets, req.indices.size)
@@ -119,8 +140,12 @@ def _requests(cfg: RunConfig, workload) -> list[dict]:
     return requests
 
 
-def run_config(cfg: RunConfig) -> dict:
-    """Run one configuration; its fields and figures as one CSV row (a dict)."""
+def run_config(cfg: RunConfig, threads: int | None = None) -> dict:
+    """Run one configuration; its fields and figures as one CSV row (a dict).
+
+    ``threads``: DIMMs the RecNMP model simulates in parallel (default: the CPU cores; the
+    parallel runners use 1 per run, so that runs do not oversubscribe the cores).
+    """
     from sw_driver import Device
 
     from .workloads import model_workload
@@ -150,6 +175,8 @@ def run_config(cfg: RunConfig) -> dict:
     )
     for req in workload:
         dev.reserve_table(req.table, rows=req.rows, dim=req.dim)
+    if threads is not None:
+        dev.backend.model.workers = threads
     start = time.perf_counter()
     dev.run(_requests(cfg, workload))
     wall = time.perf_counter() - start
@@ -191,13 +218,16 @@ def run_many(
     pool of ``workers`` (default: the CPU cores; 1 runs in this process).
     """
     configs = list(configs)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
     results: list[dict | None] = [None] * len(configs)
+    single = functools.partial(run_config, threads=1)
     with _progress(len(configs), desc) as bar:
         if scheduler is not None:
             from dask.distributed import Client, as_completed
 
             with Client(scheduler) as client:
-                futures = client.map(run_config, configs, pure=False)
+                futures = client.map(single, configs, pure=False)
                 index = {f.key: k for k, f in enumerate(futures)}
                 for future in as_completed(futures):
                     results[index[future.key]] = future.result()
@@ -208,7 +238,7 @@ def run_many(
                 bar.update()
         else:
             with ProcessPoolExecutor(workers or os.cpu_count()) as pool:
-                futures = {pool.submit(run_config, cfg): k for k, cfg in enumerate(configs)}
+                futures = {pool.submit(single, cfg): k for k, cfg in enumerate(configs)}
                 from concurrent.futures import as_completed as done
 
                 for future in done(futures):
@@ -304,7 +334,12 @@ def _hit_rate_configs(base: RunConfig):
 def _paper_hit_rate(label):
     if label["generator"] == "uniform":
         return "< 5 %"
-    return {8: "24.9 %", 128: "best point"}.get(label["cache_kib"], "20-60 % (large caches)")
+    size = label["cache_kib"]
+    if size == 8:
+        return "24.9 %"
+    if size == 128:
+        return "best point (20-60 % with large caches)"
+    return "little gain beyond 128 KiB" if size > 128 else ""
 
 
 def _energy_configs(base: RunConfig):
@@ -357,7 +392,7 @@ EXPERIMENTS = {
             "energy",
             "Memory energy saving of RecNMP over the host at 8 ranks",
             _energy_configs,
-            lambda label: "45.8 %" if label["step"] == _LADDER[-1][0] else "",
+            lambda label: "45.8 % (configuration not stated)",
             "step",
             "energy_saving",
             "",

@@ -246,11 +246,11 @@ def simulate_dimm(
     faw_at = np.zeros((ranks, 4), np.int64)
     ref_pre_at = np.zeros(ranks, np.int64)
     rfc_at = np.zeros(ranks, np.int64)
-    refi = np.full(ranks, tREFI - 1 - p[P_REFI_OFFSET], np.int64)
+    refi = np.full(ranks, tREFI - 1, np.int64)
     owed = np.zeros(ranks, np.int64)
-    # reads in flight: slot and cycle of the last beat (at most tCL / tCCD_S + 1 of them)
-    rd_q = np.zeros((ranks, 64), np.int64)
-    rd_q_last = np.zeros((ranks, 64), np.int64)
+    # reads in flight: slot and cycle of the last beat (each holds a reorder-buffer slot)
+    rd_q = np.zeros((ranks, rob), np.int64)
+    rd_q_last = np.zeros((ranks, rob), np.int64)
     rd_q_head = np.zeros(ranks, np.int64)
     rd_q_count = np.zeros(ranks, np.int64)
     # ---- retire and datapath ---------------------------------------------------------------
@@ -267,12 +267,15 @@ def simulate_dimm(
     eops_done = 0
 
     word = 0
-    t = 0
+    # The call starts when the PU is idle: after the scheduler's recovery (when the tREFI
+    # count starts) and the cache's sweep of its sets. Cycles -offset .. -1 are the rest of
+    # the sweep: no instruction yet, but refreshes fall due and are issued as in the RTL.
+    t = -p[P_REFI_OFFSET]
     last_result = -1
     cand = np.zeros(depth, np.int64)
     push_rank = np.zeros(ranks, np.bool_)
     while eops_done < n_eops or word < n:
-        if t > p[P_MAX_CYCLES]:
+        if t > p[P_MAX_CYCLES]:  # a guard: the caller sets a generous bound
             return -1, eop_done
         # ======== decoder: offer the next word ========================================
         push_word = -1
@@ -400,7 +403,7 @@ def simulate_dimm(
                     counters[r, C_ROW_MISS] += 1
                 else:
                     counters[r, C_ROW_CONFLICT] += 1
-                q = (rd_q_head[r] + rd_q_count[r]) % 64
+                q = (rd_q_head[r] + rd_q_count[r]) % rob
                 rd_q[r, q] = e_slot[r, cmd_entry]
                 rd_q_last[r, q] = t + tCL + tBL
                 rd_q_count[r] += 1
@@ -437,7 +440,7 @@ def simulate_dimm(
                         ready_at[r, s % rob] = t + 1
                         if slot_alloc[r, s % rob]:
                             fill_addr = slot_addr[r, s % rob]
-                        rd_q_head[r] = (q + 1) % 64
+                        rd_q_head[r] = (q + 1) % rob
                         rd_q_count[r] -= 1
 
             # ---- cache result: hit into its slot, miss to the scheduler ----------------

@@ -121,9 +121,10 @@ class RecNMPPerfModel:
         The Rank-NMP's parameters (defaults: ``hw.rank_nmp.RankNMP``'s).
     starvation_limit : int
         The scheduler's (default: ``hw.rank_scheduler.RankScheduler``'s).
-    max_cycles : int
-        A call taking longer than this raises ``RuntimeError`` (a guard against a model
-        that does not finish; default 2**40).
+    max_cycles : int or None
+        A DIMM stream taking longer raises ``RuntimeError`` (a guard against a model that
+        does not finish). Default: a bound from the stream, every line a row conflict
+        behind every refresh (:meth:`cycle_bound`).
     workers : int or None
         Threads that simulate DIMMs in parallel (default: the CPU cores; 1: sequential).
     """
@@ -143,7 +144,7 @@ class RecNMPPerfModel:
         mul_latency: int = _RANK_NMP["mul_latency"],
         add_latency: int = _RANK_NMP["add_latency"],
         starvation_limit: int = _STARVATION,
-        max_cycles: int = 1 << 40,
+        max_cycles: int | None = None,
         workers: int | None = None,
     ):
         if ranks_per_dimm not in (1, 2, 4):
@@ -210,11 +211,26 @@ class RecNMPPerfModel:
             k.P_TREE: (ranks_per_dimm.bit_length() - 1) * add_latency,
             k.P_HEADER_BYTES: Q8_HEADER_BYTES,
             k.P_LINE_BYTES: geometry.burst_bytes,
-            k.P_MAX_CYCLES: max_cycles,
+            k.P_MAX_CYCLES: 0,  # per stream (run_dimm)
         }
         for index, value in values.items():
             params[index] = value
         self._params = params
+        if max_cycles is not None and (
+            isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1
+        ):
+            raise ValueError(f"max_cycles must be None or a positive int, got {max_cycles!r}")
+        self.max_cycles = max_cycles
+
+    def cycle_bound(self, insts: np.ndarray, issue_cycles: np.ndarray) -> int:
+        """A generous upper bound of a stream's cycles: every word and line a row conflict
+        plus a read latency, every drain beat, stretched by refresh, after the transport."""
+        t = self.timing
+        lines = int(insts["vsize"].astype(np.int64).sum())
+        beats = int(insts.size) * 16 * (self.max_elements // self.lanes)  # a 16-tag drain per word
+        work = (insts.size + lines) * (t.tRC + t.tFAW + t.tCL + t.tBL) + beats + 4 * t.tREFI
+        last = int(issue_cycles[-1]) if len(issue_cycles) else 0
+        return last + int(work * t.tREFI / (t.tREFI - t.tRFC)) + int(self._params[k.P_REFI_OFFSET])
 
     # -- one DIMM -------------------------------------------------------------------------
 
@@ -286,8 +302,10 @@ class RecNMPPerfModel:
         ranks, g = self.ranks_per_dimm, self.geometry
         arrays = self._decode(insts)
         counters = np.zeros((ranks, k.N_COUNTERS), np.int64)
+        params = self._params.copy()
+        params[k.P_MAX_CYCLES] = self.max_cycles or self.cycle_bound(insts, issue_cycles)
         cycles, packet_end = k.simulate_dimm(
-            self._params,
+            params,
             *arrays.values(),
             np.asarray(issue_cycles, np.int64),
             np.zeros((ranks, self.sets, self.ways), np.int64),
@@ -299,7 +317,7 @@ class RecNMPPerfModel:
             counters,
         )
         if cycles < 0:
-            raise RuntimeError(f"the performance model did not finish within {self._params[k.P_MAX_CYCLES]} cycles")
+            raise RuntimeError(f"the performance model did not finish within {params[k.P_MAX_CYCLES]} cycles")
         # The recovery after reset, before the call: a PRE to every bank and one REF.
         counters[:, COUNTERS.index("pres")] += g.banks
         counters[:, COUNTERS.index("refs")] += 1

@@ -375,17 +375,23 @@ def main(argv=None) -> int:
         return 2
     lookups = sum(w.indices.size for w in workload)
     print(f"{lookups} lookups, {reads} reads of 64 B")
+    status = 0
     for name, path, mapping in (
         ("DRAMsim3", args.dramsim3, dramsim3_address_mapping),
         ("Ramulator 2", args.ramulator2, ramulator2_address_mapper),
     ):
         if path is not None:
             try:
-                how = mapping(device.address_map)
+                print(f"{name}: {path} (address mapping: {mapping(device.address_map)})")
             except ValueError as error:
-                how = f"none ({error})"
-            print(f"{name}: {path} (address mapping: {how})")
-    return 0
+                # The file is written, but the simulator would map its addresses differently.
+                print(
+                    f"warning: {name}: {path} follows an address map no {name} mapping reproduces ({error}); "
+                    f"choose one with --address-map",
+                    file=sys.stderr,
+                )
+                status = 1
+    return status
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import os
 import numpy as np
 import pytest
 
-from hw.ddr4 import DDR4Timing
+from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.isa import INST_DTYPE, Opcode, daddr_compose
+from hw.refresh_control import recovery_cycles
 from sim_models import recnmp_kernel as kernel
 from sim_models.rank_cache import RankCacheModel
 from sim_models.recnmp_perf import RecNMPPerfModel
@@ -101,6 +102,21 @@ def test_row_hits_over_bank_groups_fill_the_data_bus():
     assert bus <= result.cycles <= 1.08 * bus, (result.cycles, bus)
 
 
+@pytest.mark.parametrize("cache", [8 << 10, 1 << 20])
+@pytest.mark.parametrize("trefi, trfc", [(9360, 420), (600, 420)])
+def test_a_refresh_falls_due_every_trefi_from_the_end_of_the_recovery(cache, trefi, trfc):
+    """Also while the cache still sweeps its sets after reset (1 MiB: 4096 sets, the call
+    starts 3225 cycles after the tREFI count did)."""
+    timing = DDR4Timing(tREFI=trefi, tRFC=trfc)
+    model = RecNMPPerfModel(ranks_per_dimm=1, timing=timing, cache_size_bytes=cache)
+    insts, due = _lookup_stream(_rng(13), 2000, rows=60000, banks=16)
+    result = model.run_dimm(insts, due)
+    before = max(0, model.sets - recovery_cycles(timing, DDR4Geometry()))
+    # The recovery's REF, then one per tREFI since the count started.
+    expected = 1 + (before + result.cycles) // trefi
+    assert abs(result.rank_counters(0)["refs"] - expected) <= 1, (result.rank_counters(0)["refs"], expected)
+
+
 def test_the_model_refuses_what_it_does_not_model():
     model = RecNMPPerfModel(ranks_per_dimm=2)
     insts, due = _lookup_stream(_rng(12), 4, rows=10, banks=16)
@@ -116,6 +132,8 @@ def test_the_model_refuses_what_it_does_not_model():
         RecNMPPerfModel(ranks_per_dimm=3)
     with pytest.raises(ValueError, match="workers must be None or a positive int, got 0"):
         RecNMPPerfModel(ranks_per_dimm=1, workers=0)
+    with pytest.raises(ValueError, match="max_cycles must be None or a positive int, got 0"):
+        RecNMPPerfModel(ranks_per_dimm=1, max_cycles=0)
     with pytest.raises(RuntimeError, match="did not finish within 100 cycles"):
         RecNMPPerfModel(ranks_per_dimm=2, max_cycles=100).run_dimm(insts, due)
 
@@ -150,11 +168,11 @@ def _workload(rng, rows=4096):
     return tables, requests
 
 
-def _run(backend, ranks, threshold, tables, requests, **options):
+def _run(backend, ranks, threshold, tables, requests, cache=CACHE, **options):
     dev = Device(
         ranks_per_dimm=ranks,
         backend=backend,
-        cache_size_bytes=CACHE,
+        cache_size_bytes=cache,
         hot_entry_threshold=threshold,
         backend_options=options or None,
     )
@@ -191,6 +209,26 @@ def test_model_equals_the_rtl(ranks, threshold):
         assert rtl.cache_hits > 0
     else:
         assert rtl.cache_hits == 0 and rtl.cache_bypasses == rtl.lines
+
+
+@pytest.mark.rtl
+def test_model_equals_the_rtl_with_a_large_cache():
+    """1 MiB: the cache sweeps its 4096 sets for 3225 cycles after the scheduler's recovery,
+    so the first refresh of the call falls due 6135 cycles in, not 9360."""
+    rng = _rng(300)
+    rows = 1 << 15
+    tables = {"f32": rng.standard_normal((rows, 16)).astype(np.float32)}
+    lengths = np.full(16, 80)
+    requests = [{"table": "f32", "indices": rng.integers(0, rows, int(lengths.sum())), "lengths": lengths}]
+    dev_args = dict(ranks=1, threshold=2, tables=tables, requests=requests)
+    perf_out, perf = _run("perf", cache=1 << 20, baseline=False, **dev_args)
+    rtl_out, rtl = _run("rtl", cache=1 << 20, **dev_args)
+    for a, b in zip(perf_out, rtl_out):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+    print(f"cycles perf {perf.cycles} rtl {rtl.cycles}")
+    assert perf.dram_commands == rtl.dram_commands and rtl.dram_commands[(0, 0, 0)]["REF"] == 2
+    assert perf.cache_hits == rtl.cache_hits and perf.hint_mismatches == rtl.hint_mismatches
+    assert abs(perf.cycles - rtl.cycles) <= 0.01 * rtl.cycles
 
 
 @pytest.mark.rtl

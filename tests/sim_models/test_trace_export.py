@@ -296,3 +296,16 @@ def test_rmc2_large_export_speed(tmp_path):
     elapsed = time.perf_counter() - start
     print(f"{reads.size} reads: DRAMsim3 text in {elapsed:.2f} s, {len(text) / 1e6:.0f} MB")
     assert reads.size == 64 * 256 * 80 * 2 and elapsed < 10
+
+
+def test_the_command_line_warns_when_ramulator2_cannot_decode_the_map(tmp_path, capsys):
+    from sim_models.trace_export import main
+
+    common = ["--model", "RMC1-small", "--batch", "2", "--rows", "1000", "--channels", "2"]
+    status = main(common + ["--ramulator2", str(tmp_path / "a.ld")])
+    assert status == 1 and (tmp_path / "a.ld").stat().st_size > 0
+    assert "warning: Ramulator 2:" in capsys.readouterr().err
+    order = "byte,column,row,bank,bank_group,rank,dimm,channel"
+    status = main(common + ["--ramulator2", str(tmp_path / "b.ld"), "--address-map", order])
+    assert status == 0
+    assert "address mapping: ChRaBaRoCo" in capsys.readouterr().out
