@@ -143,6 +143,64 @@ def _cache_fill(tags, stamps, valid, clock, addr, set_bits, ways):
 
 
 @njit(cache=True, nogil=True)
+def _wake(
+    t,
+    r,
+    count,
+    cand,
+    ref_pending,
+    wanted,
+    bank_bits,
+    banks,
+    limit,
+    refi,
+    e_bank,
+    e_from,
+    open_valid,
+    act_at,
+    rd_at,
+    pre_at,
+    act_bg_at,
+    rd_bg_at,
+    act_rank_at,
+    rd_rank_at,
+    faw_at,
+    ref_pre_at,
+    rfc_at,
+):
+    """The first cycle after ``t`` at which a command may become legal, when none is in ``t``.
+
+    Between commands and new requests the choice changes only when a timing window opens,
+    a conflict's age reaches the starvation limit, or a refresh falls due; this is the
+    earliest of those, so skipping the search until then changes nothing.
+    """
+    wake = t + refi[r] + 1  # the next refresh falls due
+    rfc = rfc_at[r]
+    if ref_pending:
+        all_closed = True
+        for b in range(banks):
+            if open_valid[r, b]:
+                all_closed = False
+                wake = min(wake, max(pre_at[r, b], rfc))
+        if all_closed:
+            wake = min(wake, max(ref_pre_at[r], rfc))
+    for i in range(count):
+        b = e_bank[r, i]
+        g = b >> bank_bits
+        c = cand[i]
+        if c == 1:
+            wake = min(wake, max(rd_at[r, b], rd_bg_at[r, g], rd_rank_at[r], rfc))
+        elif c == 2 and not ref_pending:
+            wake = min(wake, max(act_at[r, b], act_bg_at[r, g], act_rank_at[r], faw_at[r, 3], rfc))
+        elif c == 3:
+            if not ref_pending and not (wanted >> b) & 1:
+                wake = min(wake, max(pre_at[r, b], rfc))
+            if t - e_from[r, i] < limit:
+                wake = min(wake, e_from[r, i] + limit)
+    return max(wake, t + 1)
+
+
+@njit(cache=True, nogil=True)
 def simulate_dimm(
     p,
     kind,
@@ -232,7 +290,8 @@ def simulate_dimm(
     e_row = np.zeros((ranks, depth), np.int64)
     e_slot = np.zeros((ranks, depth), np.int64)
     e_cls = np.zeros((ranks, depth), np.int64)
-    e_age = np.zeros((ranks, depth), np.int64)
+    e_from = np.zeros((ranks, depth), np.int64)  # first cycle as a candidate: age = t - e_from
+    sleep_until = np.zeros(ranks, np.int64)  # no command can become legal before this cycle
     e_count = np.zeros(ranks, np.int64)
     open_valid = np.zeros((ranks, banks), np.bool_)
     open_row = np.zeros((ranks, banks), np.int64)
@@ -314,7 +373,9 @@ def simulate_dimm(
             cmd = 0  # 0 none, 1 ACT, 2 RD, 3 PRE (request), 4 PRE (refresh), 5 REF
             cmd_bank = 0
             cmd_entry = -1
-            if ref_pending:
+            if t < sleep_until[r]:
+                pass  # nothing in the buffer or the timers has changed since the last search
+            elif ref_pending:
                 all_closed = True
                 ref_pre = -1
                 for b in range(banks):
@@ -327,7 +388,7 @@ def simulate_dimm(
                 elif ref_pre >= 0:
                     cmd = 4
                     cmd_bank = ref_pre
-            if cmd == 0:
+            if cmd == 0 and t >= sleep_until[r]:
                 # classify the entries: hit_ok / closed / conflict, blockers, wanted banks
                 first_rd, first_act, first_pre = -1, -1, -1
                 blocked_banks = 0
@@ -344,7 +405,7 @@ def simulate_dimm(
                                 cand[i] = 0
                         else:
                             cand[i] = 3  # conflict
-                            if e_age[r, i] == limit:
+                            if t - e_from[r, i] >= limit:
                                 blocked_banks |= 1 << b
                     else:
                         cand[i] = 2  # closed
@@ -370,6 +431,32 @@ def simulate_dimm(
                     cmd, cmd_entry = 1, first_act
                 elif first_pre >= 0:
                     cmd, cmd_entry = 3, first_pre
+                else:
+                    sleep_until[r] = _wake(
+                        t,
+                        r,
+                        count,
+                        cand,
+                        ref_pending,
+                        wanted,
+                        bank_bits,
+                        banks,
+                        limit,
+                        refi,
+                        e_bank,
+                        e_from,
+                        open_valid,
+                        act_at,
+                        rd_at,
+                        pre_at,
+                        act_bg_at,
+                        rd_bg_at,
+                        act_rank_at,
+                        rd_rank_at,
+                        faw_at,
+                        ref_pre_at,
+                        rfc_at,
+                    )
                 if cmd_entry >= 0:
                     cmd_bank = e_bank[r, cmd_entry]
 
@@ -422,6 +509,7 @@ def simulate_dimm(
             due_now = refi[r] == 0
             refi[r] = tREFI - 1 if due_now else refi[r] - 1
             if due_now and cmd != 5:
+                sleep_until[r] = 0
                 if owed[r] < 8:
                     owed[r] += 1
             elif not due_now and cmd == 5:
@@ -522,11 +610,8 @@ def simulate_dimm(
                     e_row[r, i] = e_row[r, i + 1]
                     e_slot[r, i] = e_slot[r, i + 1]
                     e_cls[r, i] = e_cls[r, i + 1]
-                    e_age[r, i] = e_age[r, i + 1]
+                    e_from[r, i] = e_from[r, i + 1]
                 e_count[r] -= 1
-            for i in range(e_count[r]):
-                if e_age[r, i] < limit:
-                    e_age[r, i] += 1
             if accepted_req:
                 i = e_count[r]
                 w = res_inst[r]
@@ -535,7 +620,8 @@ def simulate_dimm(
                 e_row[r, i] = row_of[w]
                 e_slot[r, i] = res_slot[r]
                 e_cls[r, i] = _CLS_NONE
-                e_age[r, i] = 0
+                e_from[r, i] = t + 1
+                sleep_until[r] = 0
                 e_count[r] += 1
                 hint = hint_of[w] if res_line[r] == 0 else _HINT_RD
                 if not shadow_valid[r, b]:
