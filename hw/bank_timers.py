@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -72,9 +74,27 @@ class BankTimers(wiring.Component):
     Latency: combinational outputs of registered state. A command on ``cmd`` in cycle
     ``c`` is reflected from cycle ``c + 1`` (a command's own window never affects the
     cycle it is issued in).
+
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``): the
+    counters by the names above (lists per bank / bank group, ``faw`` a list of 4) and
+    ``open_valid`` / ``open_row`` per slot. ``mutation`` (tests only, default ``None``:
+    the design as documented) breaks one rule on purpose, one of :attr:`MUTATIONS`:
+    ``"ref_ignores_trp"`` (no tRP from the last PRE to REF).
     """
 
-    def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry()):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
+    MUTATIONS = ("ref_ignores_trp",)
+
+    def __init__(
+        self,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        mutation: str | None = None,
+    ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):
@@ -158,7 +178,8 @@ class BankTimers(wiring.Component):
                 self.pre_ok[b].eq((pre_wait[b] == 0) & rfc_done),
                 self.rd_keeps_pre[b].eq(pre_wait[b] >= t.tRTP),
             ]
-        m.d.comb += self.ref_ok.eq(~Cat(open_valid).any() & (pre_to_ref == 0) & rfc_done)
+        pre_to_ref_done = (pre_to_ref == 0) if self._mutation != "ref_ignores_trp" else 1
+        m.d.comb += self.ref_ok.eq(~Cat(open_valid).any() & pre_to_ref_done & rfc_done)
 
         is_act = self.cmd == DramCommand.ACT
         is_rd = self.cmd == DramCommand.RD
@@ -198,4 +219,18 @@ class BankTimers(wiring.Component):
             m.d.sync += [faw[k].eq(dec(faw[k - 1])) for k in range(1, 4)]
         with m.Else():
             m.d.sync += [faw[k].eq(dec(faw[k])) for k in range(4)]
+        self.registers = SimpleNamespace(
+            act_wait=act_wait,
+            rd_wait=rd_wait,
+            pre_wait=pre_wait,
+            act_wait_bg=act_wait_bg,
+            rd_wait_bg=rd_wait_bg,
+            act_wait_rank=act_wait_rank,
+            rd_wait_rank=rd_wait_rank,
+            faw=faw,
+            pre_to_ref=pre_to_ref,
+            rfc_wait=rfc_wait,
+            open_valid=open_valid,
+            open_row=open_row,
+        )
         return m

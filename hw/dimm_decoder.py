@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -53,8 +55,28 @@ class DimmDecoder(wiring.Component):
 
     COUNTERS = ("illegal", "bad_rank", "packets")
 
-    def __init__(self, *, ranks: int):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite:
+    #: ``"redeliver_control"`` (a control instruction is offered again to ranks that took
+    #: it), ``"ready_from_any_rank"`` (a lookup is taken when any rank is ready),
+    #: ``"mark_untaken_ranks"`` (a rank offered a control instruction counts as having taken
+    #: it, ready or not), ``"illegal_uncounted"``, ``"bad_rank_uncounted"``,
+    #: ``"illegal_to_rank_0"`` (an undefined opcode is offered to rank 0),
+    #: ``"valid_without_input"`` (outputs offer with no instruction offered).
+    MUTATIONS = (
+        "redeliver_control",
+        "ready_from_any_rank",
+        "mark_untaken_ranks",
+        "illegal_uncounted",
+        "bad_rank_uncounted",
+        "illegal_to_rank_0",
+        "valid_without_input",
+    )
+
+    def __init__(self, *, ranks: int, mutation: str | None = None):
         check_choice("ranks", ranks, RANKS)
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         self._ranks = ranks
         super().__init__(
             {
@@ -83,19 +105,31 @@ class DimmDecoder(wiring.Component):
         taken = Signal(self._ranks)  # ranks that already took the control instruction offered
         done = Signal()
         for r, o in enumerate(outputs):
+            wanted = (lookup & (rank == r)) | (
+                (control & ~taken[r]) if self._mutation != "redeliver_control" else control
+            )
+            if self._mutation == "illegal_to_rank_0" and r == 0:
+                wanted = wanted | (~lookup & ~control)
             m.d.comb += [
                 o.payload.eq(inst),
-                o.valid.eq(self.i.valid & ((lookup & (rank == r)) | (control & ~taken[r]))),
+                o.valid.eq(self.i.valid & wanted if self._mutation != "valid_without_input" else wanted),
             ]
         m.d.comb += done.eq(Cat((taken[r] | o.ready) for r, o in enumerate(outputs)).all())
         with m.If(self.i.valid & control):
             with m.If(done):
                 m.d.sync += taken.eq(0)
             with m.Else():
-                m.d.sync += taken.eq(taken | Cat(o.valid & o.ready for o in outputs))
+                if self._mutation != "mark_untaken_ranks":
+                    handshakes = Cat(o.valid & o.ready for o in outputs)
+                else:
+                    handshakes = Cat(o.valid for o in outputs)
+                m.d.sync += taken.eq(taken | handshakes)
 
         with m.If(lookup & ~bad_rank):
-            m.d.comb += self.i.ready.eq(Cat(o.ready & (rank == r) for r, o in enumerate(outputs)).any())
+            if self._mutation != "ready_from_any_rank":
+                m.d.comb += self.i.ready.eq(Cat(o.ready & (rank == r) for r, o in enumerate(outputs)).any())
+            else:
+                m.d.comb += self.i.ready.eq(Cat(o.ready for o in outputs).any())
         with m.Elif(control):
             m.d.comb += self.i.ready.eq(done)
         with m.Else():  # undefined opcode or missing rank: dropped
@@ -105,10 +139,11 @@ class DimmDecoder(wiring.Component):
         count_events(
             m,
             {
-                "illegal": accepted & ~lookup & ~control,
-                "bad_rank": accepted & bad_rank,
+                "illegal": accepted & ~lookup & ~control if self._mutation != "illegal_uncounted" else 0,
+                "bad_rank": accepted & bad_rank if self._mutation != "bad_rank_uncounted" else 0,
                 "packets": accepted & (inst.opcode == Opcode.EOP),
             },
             self,
         )
+        self.registers = SimpleNamespace(taken=taken)
         return m

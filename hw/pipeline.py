@@ -69,13 +69,23 @@ def register_after(steps: int, latency: int) -> list[bool]:
     return [k in ends for k in range(steps)]
 
 
-def stream_pipeline(m: Module, *, i, o, steps: Sequence[Step], latency: int) -> None:
+#: Test-only deliberate bugs of :func:`stream_pipeline` (``mutation``), to show that the
+#: formal properties bite: ``"advance_ignores_ready"`` (the pipeline moves while ``o`` stalls).
+MUTATIONS = ("advance_ignores_ready",)
+
+
+def stream_pipeline(
+    m: Module, *, i, o, steps: Sequence[Step], latency: int, mutation: str | None = None
+) -> list[Signal]:
     """Connect stream ``i`` to stream ``o`` through ``steps`` with ``latency`` register stages.
 
     ``i`` and ``o`` are the component's stream interfaces (``i.payload`` feeds the first
     step; the last step's layout must be that of ``o.payload``). Latency is exactly
-    ``latency`` cycles, see the module docstring for where the registers go.
+    ``latency`` cycles, see the module docstring for where the registers go. Returns the
+    valid bits of the register stages, first to last (for the formal specs).
     """
+    if mutation is not None and mutation not in MUTATIONS:
+        raise ValueError(f"mutation must be None or one of {MUTATIONS}, got {mutation!r}")
     last = steps[-1].layout
     if last != o.payload.shape():
         raise ValueError(f"the last step's layout {last!r} is not the output payload's layout")
@@ -107,7 +117,7 @@ def stream_pipeline(m: Module, *, i, o, steps: Sequence[Step], latency: int) -> 
         valid, value = valid_q, value_q
 
     m.d.comb += [
-        advance.eq(~valid | o.ready),
+        advance.eq(~valid | o.ready if mutation != "advance_ignores_ready" else 1),
         i.ready.eq(advance),
         o.valid.eq(valid),
         o.payload.eq(value),
@@ -115,6 +125,7 @@ def stream_pipeline(m: Module, *, i, o, steps: Sequence[Step], latency: int) -> 
     with m.If(advance):
         for valid_q, value_q, (valid_d, value_d) in stages:
             m.d.sync += [valid_q.eq(valid_d), value_q.eq(value_d)]
+    return [valid_q for valid_q, _, _ in stages]
 
 
 def delay(m: Module, value, cycles: int, *, enable, name: str) -> Value:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -84,9 +86,38 @@ class RankDatapath(wiring.Component):
     cycles. Drain: the first beat is valid the cycle after the pipeline empties; then one
     beat per cycle while ``o`` is ready, with no gap between tags. Throughput one beat per
     cycle on ``i`` (a beat waits only on the interlock).
+
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``marks`` (per tag), ``pending``, ``draining``, ``written_valid`` (a write-back in this
+    cycle), ``clear_marks``, ``lane0_units`` (lane 0's multiplier and adders) and
+    ``accumulate_stages`` (valid bits of the operations in the accumulate adder).
     """
 
-    def __init__(self, *, lanes: int = 4, max_elements: int = 128, mul_latency: int = 4, add_latency: int = 3):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite:
+    #: ``"accept_during_drain"`` (beats are taken while a drain waits), ``"drain_before_writeback"``
+    #: (a drain starts with beats still in the pipeline), ``"keep_marks"`` (the marks survive
+    #: a drain), ``"drain_reads_stale"`` (the drain returns entries past the mark),
+    #: ``"drain_ignores_ready"`` (the drain moves on while ``o`` is not ready).
+    MUTATIONS = (
+        "accept_during_drain",
+        "drain_before_writeback",
+        "keep_marks",
+        "drain_reads_stale",
+        "drain_ignores_ready",
+    )
+
+    def __init__(
+        self,
+        *,
+        lanes: int = 4,
+        max_elements: int = 128,
+        mul_latency: int = 4,
+        add_latency: int = 3,
+        mutation: str | None = None,
+    ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         check_choice("lanes", lanes, _LANES)
         if (
             not isinstance(max_elements, int)
@@ -188,7 +219,7 @@ class RankDatapath(wiring.Component):
         # Marks: beats of each tag written in this packet (the written entries are a prefix).
         marks = Array(Signal(range(max_beats + 1), name=f"mark{t}") for t in range(_TAGS))
         clear_marks = Signal()
-        with m.If(clear_marks):
+        with m.If(clear_marks if self._mutation != "keep_marks" else 0):
             m.d.sync += [marks[t].eq(0) for t in range(_TAGS)]
         with m.Elif(written_valid & (written_pos.beat < max_beats) & (written_pos.beat >= marks[written_pos.tag])):
             m.d.sync += marks[written_pos.tag].eq(written_pos.beat + 1)
@@ -208,7 +239,9 @@ class RankDatapath(wiring.Component):
 
         for k in range(lanes):
             m.d.comb += [
-                muls[k].i.valid.eq(self.i.valid & ~self.drain.valid),
+                muls[k].i.valid.eq(
+                    self.i.valid & ~self.drain.valid if self._mutation != "accept_during_drain" else self.i.valid
+                ),
                 muls[k].i.payload.a.eq(self.i.payload.a[k]),
                 muls[k].i.payload.b.eq(self.i.payload.b[k]),
                 adds_c[k].i.valid.eq(muls[k].o.valid),
@@ -223,7 +256,9 @@ class RankDatapath(wiring.Component):
                 wr.data[k].eq(adds_acc[k].o.payload.result),
             ]
         m.d.comb += [
-            self.i.ready.eq(mul.i.ready & ~self.drain.valid),
+            self.i.ready.eq(
+                mul.i.ready & ~self.drain.valid if self._mutation != "accept_during_drain" else mul.i.ready
+            ),
             wr.addr.eq(entry(written_pos.tag, written_pos.beat)),
             wr.en.eq(written_valid & (written_pos.beat < max_beats)),
         ]
@@ -252,7 +287,11 @@ class RankDatapath(wiring.Component):
         with m.FSM(name="drain"):
             with m.State("ACCUMULATE"):
                 m.d.comb += rd.addr.eq(entry(pos_acc.tag, pos_acc.beat))
-                with m.If(self.drain.valid & (pending == 0)):
+                with m.If(
+                    self.drain.valid & (pending == 0)
+                    if self._mutation != "drain_before_writeback"
+                    else self.drain.valid
+                ):
                     with m.If(well_formed):
                         m.d.sync += mismatches.eq(mismatches + sum(mismatch[t] for t in range(_TAGS)))
                     with m.If(well_formed & (request.tag_mask != 0)):
@@ -271,11 +310,20 @@ class RankDatapath(wiring.Component):
                     self.o.payload.beat.eq(beat),
                     self.o.payload.last.eq(last_tag & last_beat),
                 ]
-                with m.If(self.o.ready):
+                with m.If(self.o.ready if self._mutation != "drain_ignores_ready" else 1):
                     m.d.sync += beat.eq(beat + 1)
                     with m.If(last_beat):
                         m.d.sync += [beat.eq(0), tag.eq(next_tag)]
                         with m.If(last_tag):
                             m.d.comb += [self.drain.ready.eq(1), clear_marks.eq(1)]
                             m.next = "ACCUMULATE"
+        self.registers = SimpleNamespace(
+            marks=list(marks),
+            pending=pending,
+            draining=draining,
+            written_valid=written_valid,
+            clear_marks=clear_marks,
+            lane0_units=(mul, add_c, add_acc),
+            accumulate_stages=[valid for valid, _ in in_flight],
+        )
         return m

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -230,6 +232,8 @@ class RankScheduler(wiring.Component):
         )
         m.submodules.refresh = refresh = RefreshControl(timing=t, geometry=g)
         m.submodules.tagger = tagger = ReadTagger(timing=t, geometry=g, id_width=self._id_width)
+        # The parts, for the formal specs of verif/formal (their ``registers``).
+        self.parts = SimpleNamespace(timers=timers, buffer=buffer, refresh=refresh, tagger=tagger)
 
         # ---- requests in -----------------------------------------------------------------
         m.d.comb += [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -73,12 +75,30 @@ class RefreshControl(wiring.Component):
 
     Latency: outputs are registered state (``pending`` rises the cycle after the interval
     expires and falls the cycle after ``ref_issued``).
+
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``left`` (recovery cycles left), ``refi`` (the tREFI down-counter), ``owed``.
+    ``mutation`` (tests only, default ``None``): ``"no_recovery_wait"`` starts the PRE sweep
+    right after reset, without waiting out the earlier commands' windows;
+    ``"no_precharge_sweep"`` issues no PRE in the recovery (the REF finds rows open).
     """
 
     #: Owed refreshes counted (DDR4 allows 8 to be postponed).
     MAX_OWED = 8
 
-    def __init__(self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry()):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
+    MUTATIONS = ("no_recovery_wait", "no_precharge_sweep")
+
+    def __init__(
+        self,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        mutation: str | None = None,
+    ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):
@@ -121,6 +141,8 @@ class RefreshControl(wiring.Component):
         t, g = self._timing, self._geometry
         banks = g.banks
         total = self.recovery_cycles
+        if self._mutation == "no_recovery_wait":
+            total -= recovery_wait(t)
         # ``left`` is ``total - k`` in cycle k after reset, 0 once recovered.
         left = Signal(range(total + 1), init=total)
         m.d.sync += left.eq(Mux(left == 0, 0, left - 1))
@@ -128,7 +150,9 @@ class RefreshControl(wiring.Component):
         m.d.comb += [
             self.recovering.eq(left != 0),
             self.hold.eq(left >= sweep_end),
-            self.sweep.eq((left >= sweep_end) & (left < sweep_end + banks)),
+            self.sweep.eq(
+                (left >= sweep_end) & (left < sweep_end + banks) if self._mutation != "no_precharge_sweep" else 0
+            ),
         ]
         index = Signal(range(max(banks, 2)))
         m.d.comb += index.eq(sweep_end + banks - 1 - left)
@@ -149,4 +173,5 @@ class RefreshControl(wiring.Component):
         with m.Elif(~due & self.ref_issued):
             m.d.sync += owed.eq(owed - 1)
         m.d.comb += self.pending.eq(owed != 0)
+        self.registers = SimpleNamespace(left=left, refi=refi, owed=owed)
         return m

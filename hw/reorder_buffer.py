@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -72,9 +74,32 @@ class ReorderBuffer(wiring.Component):
     Latency: a hit's line is ready the cycle after ``result`` is taken, a DRAM line the
     cycle after its last beat; ``read_data`` is combinational. Throughput one allocation,
     one write and one free per cycle.
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``head`` and ``tail`` (with their wrap bit) and ``ready`` (one bit per slot).
     """
 
-    def __init__(self, *, rob_lines: int = 64, geometry: DDR4Geometry = DDR4Geometry()):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite:
+    #: ``"no_room_check"`` (allocates into a full buffer), ``"keep_ready_on_free"`` (a freed
+    #: slot stays ready), ``"hit_ignores_beat"`` (a hit is taken while a DRAM beat uses the
+    #: write port, and lost), ``"yield_to_beats"`` (``lookup`` and ``req`` withdraw their
+    #: offer while a DRAM beat arrives), ``"empty_with_one_left"``, ``"free_keeps_tail"``,
+    #: ``"lookup_names_tail"``, ``"request_names_head"``, ``"fill_every_beat"``.
+    MUTATIONS = (
+        "no_room_check",
+        "keep_ready_on_free",
+        "hit_ignores_beat",
+        "yield_to_beats",
+        "empty_with_one_left",
+        "free_keeps_tail",
+        "lookup_names_tail",
+        "request_names_head",
+        "fill_every_beat",
+    )
+
+    def __init__(self, *, rob_lines: int = 64, geometry: DDR4Geometry = DDR4Geometry(), mutation: str | None = None):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         check_power_of_two("rob_lines", rob_lines, 8, 256)
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")
@@ -143,15 +168,17 @@ class ReorderBuffer(wiring.Component):
             in_flight.eq(head - tail),
             self.head.eq(head[:id_width]),
             self.tail.eq(tail[:id_width]),
-            self.empty.eq(in_flight == 0),
+            self.empty.eq(in_flight == 0 if self._mutation != "empty_with_one_left" else in_flight <= 1),
         ]
         ready = Signal(rob_lines)  # the slot's line is in the buffer
         ready_set = Signal(rob_lines)
         ready_clear = Signal(rob_lines)
         m.d.sync += ready.eq((ready | ready_set) & ~ready_clear)
         with m.If(self.free):
-            m.d.comb += ready_clear.eq(1 << tail[:id_width])
-            m.d.sync += tail.eq(tail + 1)
+            if self._mutation != "keep_ready_on_free":
+                m.d.comb += ready_clear.eq(1 << tail[:id_width])
+            if self._mutation != "free_keeps_tail":
+                m.d.sync += tail.eq(tail + 1)
 
         m.submodules.lines = lines = Memory(shape=line_bits, depth=rob_lines, init=[])
         wr = lines.write_port(granularity=beat_bits)
@@ -171,12 +198,16 @@ class ReorderBuffer(wiring.Component):
         # ---- allocate: the next slot, and the cache lookup with it --------------------
         has_room = Signal()
         m.d.comb += [
-            has_room.eq(in_flight < rob_lines),
-            self.lookup.valid.eq(self.alloc.valid & has_room),
+            has_room.eq(in_flight < rob_lines if self._mutation != "no_room_check" else 1),
+            self.lookup.valid.eq(
+                self.alloc.valid & has_room
+                if self._mutation != "yield_to_beats"
+                else self.alloc.valid & has_room & ~self.rdata.valid
+            ),
             self.alloc.ready.eq(has_room & self.lookup.ready),
             self.lookup.payload.addr.eq(self.alloc.payload.addr),
             self.lookup.payload.allocate.eq(self.alloc.payload.allocate),
-            self.lookup.payload.id.eq(head[:id_width]),
+            self.lookup.payload.id.eq(head[:id_width] if self._mutation != "lookup_names_tail" else tail[:id_width]),
             meta_wr.addr.eq(head[:id_width]),
             meta_wr.data.eq(self.alloc.payload),
         ]
@@ -190,10 +221,16 @@ class ReorderBuffer(wiring.Component):
         m.d.comb += [
             meta_miss.addr.eq(result.id),
             self.req.payload.addr.eq(result.addr),
-            self.req.payload.id.eq(result.id),
+            self.req.payload.id.eq(result.id if self._mutation != "request_names_head" else head[:id_width]),
             self.req.payload.hint.eq(meta_miss.data.hint),
-            self.req.valid.eq(self.result.valid & ~result.hit),
-            self.result.ready.eq(Mux(result.hit, ~dram_beat, self.req.ready)),
+            self.req.valid.eq(
+                self.result.valid & ~result.hit
+                if self._mutation != "yield_to_beats"
+                else self.result.valid & ~result.hit & ~dram_beat
+            ),
+            self.result.ready.eq(
+                Mux(result.hit, ~dram_beat if self._mutation != "hit_ignores_beat" else 1, self.req.ready)
+            ),
         ]
         hit_write = Signal()
         m.d.comb += hit_write.eq(self.result.valid & result.hit & ~dram_beat)
@@ -216,6 +253,8 @@ class ReorderBuffer(wiring.Component):
                     ready_set.eq(1 << rdata.id),
                     self.fill.valid.eq(meta_fill.data.allocate),
                 ]
+            if self._mutation == "fill_every_beat":
+                m.d.comb += self.fill.valid.eq(meta_fill.data.allocate)
         with m.Elif(hit_write):
             m.d.comb += [
                 wr.addr.eq(result.id),
@@ -227,4 +266,5 @@ class ReorderBuffer(wiring.Component):
             self.fill.payload.addr.eq(meta_fill.data.addr),
             self.fill.payload.data.eq(Cat(line_buf, rdata.data)),
         ]
+        self.registers = SimpleNamespace(head=head, tail=tail, ready=ready)
         return m

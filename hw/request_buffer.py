@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -86,11 +88,30 @@ class RequestBuffer(wiring.Component):
 
     Latency: a request accepted in cycle ``a`` is a candidate from ``a + 1``; every output
     but ``chosen`` depends on registered state and the ``*_allow``/``open_*`` inputs only.
+
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``entries`` (list of ``depth`` entry views: addr, id, cls, age) and ``count``.
+    ``mutation`` (tests only, default ``None``): ``"act_to_open_bank"`` (an entry counts as
+    closed whatever the open-row table says), ``"rd_ignores_row"`` (an entry is a hit when
+    its bank is open, whatever the row), ``"lose_second_request"`` (an accepted request
+    into a non-empty buffer is not stored).
     """
 
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
+    MUTATIONS = ("act_to_open_bank", "rd_ignores_row", "lose_second_request")
+
     def __init__(
-        self, *, geometry: DDR4Geometry = DDR4Geometry(), depth: int = 16, id_width: int = 6, starvation_limit: int = 64
+        self,
+        *,
+        geometry: DDR4Geometry = DDR4Geometry(),
+        depth: int = 16,
+        id_width: int = 6,
+        starvation_limit: int = 64,
+        mutation: str | None = None,
     ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")
         check_int("depth", depth, 2, 64)
@@ -165,10 +186,12 @@ class RequestBuffer(wiring.Component):
             m.d.comb += [
                 valid[i].eq(count > i),
                 bank_of[i].eq(Cat(e.addr.bank, e.addr.bank_group)),
-                row_match.eq(a_open_row[bank_of[i]] == e.addr.row),
+                row_match.eq(a_open_row[bank_of[i]] == e.addr.row if self._mutation != "rd_ignores_row" else 1),
                 hit[i].eq(valid[i] & a_open_valid[bank_of[i]] & row_match),
                 conflict[i].eq(valid[i] & a_open_valid[bank_of[i]] & ~row_match),
-                closed[i].eq(valid[i] & ~a_open_valid[bank_of[i]]),
+                closed[i].eq(
+                    valid[i] & ~a_open_valid[bank_of[i]] if self._mutation != "act_to_open_bank" else valid[i]
+                ),
                 blocker[i].eq(conflict[i] & (e.age == limit)),
             ]
             blocked = Const(0)
@@ -220,7 +243,8 @@ class RequestBuffer(wiring.Component):
         removed = Mux(issue_rd, rd_sel, 0)
         remaining = Signal(range(depth + 1))
         m.d.comb += remaining.eq(count - issue_rd)
-        m.d.sync += count.eq(remaining + accept)
+        stored = accept if self._mutation != "lose_second_request" else accept & (count == 0)
+        m.d.sync += count.eq(remaining + stored)
 
         updated = []
         for i, e in enumerate(entries):
@@ -245,10 +269,11 @@ class RequestBuffer(wiring.Component):
         for i in range(depth):
             shift = removed[: i + 1].any()
             src = updated[i + 1] if i + 1 < depth else updated[i]
-            with m.If(accept & (remaining == i)):
+            with m.If(stored & (remaining == i)):
                 m.d.sync += entries[i].eq(new_entry)
             with m.Elif(shift):
                 m.d.sync += entries[i].eq(src)
             with m.Else():
                 m.d.sync += entries[i].eq(updated[i])
+        self.registers = SimpleNamespace(entries=entries, count=count)
         return m

@@ -1,5 +1,7 @@
 """A pipelined unsigned adder with stream interfaces: the toolchain smoke-test block."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -31,7 +33,14 @@ class UIntAdder(wiring.Component):
     Latency is ``latency`` cycles; one operation per cycle when ``o`` is never stalled.
     """
 
-    def __init__(self, *, width: int = 8, latency: int = 1):
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite:
+    #: ``"advance_ignores_ready"`` (the pipeline moves while ``o`` stalls).
+    MUTATIONS = ("advance_ignores_ready",)
+
+    def __init__(self, *, width: int = 8, latency: int = 1, mutation: str | None = None):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         check_int("width", width, 1, 64)
         check_latency("latency", latency)
         self._width = width
@@ -57,7 +66,7 @@ class UIntAdder(wiring.Component):
         value = [Signal(self._width + 1, name=f"result_{k}") for k in range(self._latency)]
         advance = Signal()
         m.d.comb += [
-            advance.eq(~valid[-1] | self.o.ready),
+            advance.eq(~valid[-1] | self.o.ready if self._mutation != "advance_ignores_ready" else 1),
             self.i.ready.eq(advance),
             self.o.valid.eq(valid[-1]),
             self.o.payload.result.eq(value[-1]),
@@ -69,4 +78,5 @@ class UIntAdder(wiring.Component):
             ]
             for k in range(1, self._latency):
                 m.d.sync += [valid[k].eq(valid[k - 1]), value[k].eq(value[k - 1])]
+        self.registers = SimpleNamespace(valid=valid, value=value)  # for the formal specs
         return m

@@ -126,6 +126,16 @@ def _parser() -> argparse.ArgumentParser:
         "--scheduler, and write one CSV row per configuration.",
     )
     experiments.add_sweep_arguments(sweep)
+
+    from verif.formal import cli as formal_cli
+
+    formal = commands.add_parser(
+        "formal",
+        help="run the formal proofs (SymbiYosys): DDR4 legality, refresh deadline, no loss, stream rules",
+        description="Run the formal properties (docs/formal.md) with SymbiYosys and z3, one task at a time, and "
+        "print each property's result; a counterexample is written as <property>.vcd.",
+    )
+    formal_cli.add_arguments(formal)
     return parser
 
 
@@ -262,4 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         "regress": regress,
         "experiment": _models(experiments.experiment_command),
         "sweep": _models(experiments.sweep_command),
+        "formal": _formal,
     }[args.command](args)
+
+
+def _formal(args) -> int:
+    from verif.formal import cli as formal_cli
+
+    return formal_cli.run(args)

@@ -1,0 +1,330 @@
+"""Every formal property of the project: its spec, how it is proved, and the mutations that
+show it bites (``recnmp formal``, ``tests/verif/test_formal.py``, ``docs/formal.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .dimm_decoder_dispatch import DimmDecoderSpec
+from .packet_isolation import PacketIsolationSpec
+from .params import unchecked_timing
+from .pipeline_streams import PipelineStreamSpec
+from .rob_slots import ReorderBufferSpec
+from .runner import TaskResult, run_task
+from .scheduler_ddr4 import SchedulerDDR4Spec
+from .spec import FormalSpec
+
+__all__ = ["PROPERTIES", "Check", "FormalProperty", "Mutation", "run_check", "run_mutation"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One SymbiYosys task of a property: ``mode`` ``prove`` (k-induction of length
+    ``depth``), ``bmc`` or ``cover`` (``depth`` cycles from reset), on the property's spec
+    built with its arguments updated by ``spec_args``."""
+
+    mode: str
+    depth: int
+    spec_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A deliberately broken design that must violate ``breaks`` (an assertion's name).
+
+    The spec is built with ``spec_args`` (a mutation parameter or a broken timing) and with
+    ``breaks`` turned into ``Cover(~condition)``; the test passes when SymbiYosys reaches
+    that violation within ``depth`` cycles from reset. ``ci=False``: too slow for CI (minutes
+    with z3); run by ``recnmp formal --mutations`` and by pytest with
+    ``RECNMP_FORMAL_ALL=1``.
+    """
+
+    name: str
+    breaks: str
+    spec_args: dict[str, Any]
+    depth: int
+    ci: bool = True
+
+
+@dataclass(frozen=True)
+class FormalProperty:
+    """A named group of assertions proved together on one spec."""
+
+    name: str
+    summary: str
+    spec: Callable[..., FormalSpec]
+    spec_args: dict[str, Any]
+    checks: tuple[Check, ...]
+    deep_checks: tuple[Check, ...]
+    mutations: tuple[Mutation, ...]
+
+    def build(self, **changes: Any) -> FormalSpec:
+        return self.spec(**{**self.spec_args, **changes})
+
+
+def run_check(prop: FormalProperty, check: Check, *, work_dir: Path, trace_dir: Path | None, **options) -> TaskResult:
+    """Run one :class:`Check` of ``prop``; the task and its counterexample are named by the
+    property (``<trace_dir>/<property>.vcd``)."""
+    spec = prop.build(**check.spec_args)
+    variant = "".join(f"-{key}={value}" for key, value in sorted(check.spec_args.items()))
+    return run_task(
+        name=f"{prop.name}-{check.depth}{variant}",
+        trace_name=prop.name,
+        rtlil_text=spec.to_rtlil(),
+        mode=check.mode,
+        depth=check.depth,
+        work_dir=work_dir,
+        trace_dir=trace_dir,
+        **options,
+    )
+
+
+def run_mutation(
+    prop: FormalProperty, mutation: Mutation, *, work_dir: Path, trace_dir: Path | None, **options
+) -> TaskResult:
+    """Reach ``mutation.breaks``'s violation on the mutated design (cover mode): the result
+    passes when the property bites. The trace is ``<trace_dir>/<property>.<mutation>.vcd``."""
+    spec = prop.build(**mutation.spec_args)
+    spec.violation_of = mutation.breaks
+    return run_task(
+        name=f"{prop.name}.{mutation.name}",
+        rtlil_text=spec.to_rtlil(),
+        mode="cover",
+        depth=mutation.depth,
+        work_dir=work_dir,
+        trace_dir=trace_dir,
+        **options,
+    )
+
+
+def _timing(**changes: int) -> dict[str, Any]:
+    return {"design_timing": unchecked_timing(**changes), "invariants": False}
+
+
+def _parts(**mutations: str) -> dict[str, Any]:
+    return {"part_mutations": mutations, "invariants": False}
+
+
+_SCHEDULER_MUTATIONS = (
+    Mutation("act_to_open_bank", "ddr4.act_to_closed_bank", _parts(buffer="act_to_open_bank"), 32),
+    Mutation("tRC_3_tRAS_2_tRCD_1_tRTP_1", "ddr4.tRC", _timing(tRC=3, tRAS=2, tRCD=1, tRTP=1), 32),
+    Mutation("tRP_1", "ddr4.tRP", _timing(tRP=1, tRC=5), 32),
+    Mutation("tRRD_L_2", "ddr4.tRRD_L", _timing(tRRD_L=2), 32),
+    Mutation("tRRD_S_1", "ddr4.tRRD_S", _timing(tRRD_S=1), 32),
+    # Five ACTs within tFAW need a bank reopened in the window: four requests buffered.
+    Mutation("tFAW_4", "ddr4.tFAW", {**_timing(tFAW=4), "depth": 4}, 32, ci=False),
+    Mutation("rd_ignores_row", "ddr4.rd_to_open_row", _parts(buffer="rd_ignores_row"), 32),
+    Mutation("tRCD_1", "ddr4.tRCD", _timing(tRCD=1), 32),
+    Mutation("tCCD_L_4", "ddr4.tCCD_L", _timing(tCCD_L=4), 32),
+    Mutation("tCCD_S_3", "ddr4.tCCD_S", _timing(tCCD_S=3), 32),
+    # tRAS = tRCD + tRTP: a row read before its PRE meets tRAS anyway, so shorten tRTP too.
+    Mutation("tRAS_3_tRTP_1", "ddr4.tRAS", _timing(tRAS=3, tRTP=1), 32),
+    Mutation("tRTP_1", "ddr4.tRTP", _timing(tRTP=1), 32),
+    # A REF with rows open: the recovery after reset forgets to precharge (the DRAM's power-up
+    # rows are free); a periodic REF with rows open would need 60+ cycles from reset.
+    Mutation("no_precharge_sweep", "ddr4.ref_all_banks_closed", _parts(refresh="no_precharge_sweep"), 32),
+    Mutation("ref_ignores_trp", "ddr4.tRP_before_ref", _parts(timers="ref_ignores_trp"), 32),
+    Mutation("tRFC_3", "ddr4.tRFC", _timing(tRFC=3), 32),
+    Mutation("no_recovery_wait", "ddr4.tRAS", _parts(refresh="no_recovery_wait"), 32),
+)
+
+PROPERTIES: dict[str, FormalProperty] = {
+    p.name: p
+    for p in (
+        FormalProperty(
+            name="scheduler_ddr4_legality",
+            summary="RankScheduler: every command DDR4-legal (bank state, row, tRCD, tRP, tRAS, tRC, tCCD_S/L, "
+            "tRRD_S/L, tFAW, tRTP, REF with all banks closed and tRP, tRFC) for any requests, with a reset at any "
+            "cycle and the DRAM in any state at power-up",
+            spec=SchedulerDDR4Spec,
+            spec_args={},
+            checks=(
+                Check("prove", 2),
+                Check("prove", 2, {"depth": 4}),
+                Check("cover", 25, {"invariants": False, "tfaw_cover": False}),
+            ),
+            deep_checks=(
+                Check("cover", 32, {"invariants": False, "depth": 4}),
+                Check("bmc", 70, {"invariants": False}),
+            ),
+            mutations=_SCHEDULER_MUTATIONS,
+        ),
+        FormalProperty(
+            name="scheduler_refresh_deadline",
+            summary="RankScheduler: at most refresh_deadline() cycles from a REF or a reset to the next REF "
+            "(and at most one refresh owed), for any requests, with a reset at any cycle",
+            spec=SchedulerDDR4Spec,
+            spec_args={"refresh_deadline": True},
+            checks=(Check("prove", 14),),
+            deep_checks=(Check("bmc", 120, {"invariants": False}),),
+            mutations=(
+                Mutation(
+                    "tREFI_60",
+                    "ddr4.refresh_deadline",
+                    {**_timing(tREFI=60), "requests": False, "refresh_deadline": True},
+                    80,
+                    ci=False,
+                ),
+            ),
+        ),
+        FormalProperty(
+            name="dimm_decoder_dispatch",
+            summary="DimmDecoder (2 ranks; and 4): every lookup to exactly its rank, every control instruction to "
+            "every rank exactly once, undefined opcodes and missing ranks dropped and counted once, stream rule "
+            "on every output",
+            spec=DimmDecoderSpec,
+            spec_args={"ranks": 2},
+            checks=(Check("prove", 1), Check("prove", 1, {"ranks": 4}), Check("cover", 6)),
+            deep_checks=(),
+            mutations=(
+                Mutation(
+                    "redeliver_control", "dispatch.control_to_rank_0_not_twice", {"mutation": "redeliver_control"}, 6
+                ),
+                Mutation(
+                    "ready_from_any_rank",
+                    "dispatch.lookup_to_rank_0_exactly_once",
+                    {"mutation": "ready_from_any_rank"},
+                    6,
+                ),
+                Mutation(
+                    "mark_untaken_ranks_loses",
+                    "dispatch.control_taken_only_when_every_rank_has_it",
+                    {"mutation": "mark_untaken_ranks"},
+                    6,
+                ),
+                Mutation(
+                    "mark_untaken_ranks_withdraws", "stream.decoder_output_0", {"mutation": "mark_untaken_ranks"}, 6
+                ),
+                Mutation("illegal_uncounted", "dispatch.illegal_counted", {"mutation": "illegal_uncounted"}, 6),
+                Mutation("bad_rank_uncounted", "dispatch.bad_rank_counted", {"mutation": "bad_rank_uncounted"}, 6),
+                Mutation(
+                    "illegal_to_rank_0", "dispatch.dropped_words_reach_no_rank", {"mutation": "illegal_to_rank_0"}, 6
+                ),
+                Mutation(
+                    "valid_without_input", "dispatch.output_0_carries_the_input", {"mutation": "valid_without_input"}, 6
+                ),
+            ),
+        ),
+        FormalProperty(
+            name="rob_slots",
+            summary="ReorderBuffer (8 slots): every slot allocated only when free, filled once (hit or DRAM line) and "
+            "released once, every miss requested once, ready bits and pointers exact, stream rule on lookup and req",
+            spec=ReorderBufferSpec,
+            spec_args={},
+            checks=(Check("prove", 1), Check("cover", 12)),
+            deep_checks=(),
+            mutations=(
+                Mutation("no_room_check", "rob.allocates_only_a_free_slot", {"mutation": "no_room_check"}, 12),
+                Mutation(
+                    "keep_ready_on_free", "rob.slot_0_ready_exactly_when_filled", {"mutation": "keep_ready_on_free"}, 12
+                ),
+                Mutation("hit_ignores_beat", "rob.read_ready_of_the_slot_read", {"mutation": "hit_ignores_beat"}, 12),
+                Mutation("request_yields_to_beats", "stream.rob_request", {"mutation": "yield_to_beats"}, 12),
+                Mutation("lookup_yields_to_beats", "stream.rob_lookup", {"mutation": "yield_to_beats"}, 12),
+                Mutation(
+                    "yield_to_beats_loses_a_miss", "rob.every_miss_requested_once", {"mutation": "yield_to_beats"}, 12
+                ),
+                Mutation(
+                    "yield_to_beats_loses_a_lookup",
+                    "rob.lookup_with_every_allocation",
+                    {"mutation": "yield_to_beats"},
+                    12,
+                ),
+                Mutation("empty_with_one_left", "rob.empty_flag", {"mutation": "empty_with_one_left"}, 12),
+                Mutation(
+                    "free_keeps_tail", "rob.pointers_follow_allocation_and_release", {"mutation": "free_keeps_tail"}, 12
+                ),
+                Mutation(
+                    "lookup_names_tail", "rob.lookup_names_the_allocated_slot", {"mutation": "lookup_names_tail"}, 12
+                ),
+                Mutation(
+                    "request_names_head", "rob.request_names_the_missed_slot", {"mutation": "request_names_head"}, 12
+                ),
+                Mutation("fill_every_beat", "rob.fill_only_with_the_last_beat", {"mutation": "fill_every_beat"}, 12),
+            ),
+        ),
+        FormalProperty(
+            name="packet_isolation",
+            summary="RankDatapath (1 lane, 4 beats per tag, latencies 1): no beat taken while a drain waits or "
+            "streams, no write-back during a drain, every mark 0 after a drain (every tag starts the next packet "
+            "at +0.0), stream rule on psum",
+            spec=PacketIsolationSpec,
+            spec_args={},
+            checks=(Check("prove", 1), Check("cover", 12)),
+            deep_checks=(),
+            mutations=(
+                Mutation(
+                    "accept_during_drain",
+                    "isolation.no_beat_taken_while_a_drain_waits",
+                    {"mutation": "accept_during_drain"},
+                    12,
+                ),
+                Mutation(
+                    "drain_before_writeback",
+                    "isolation.no_write_back_during_a_drain",
+                    {"mutation": "drain_before_writeback"},
+                    12,
+                ),
+                Mutation(
+                    "keep_marks", "isolation.every_tag_starts_the_next_packet_at_zero", {"mutation": "keep_marks"}, 12
+                ),
+                Mutation("drain_ignores_ready", "stream.psum_output", {"mutation": "drain_ignores_ready"}, 12),
+            ),
+        ),
+        FormalProperty(
+            name="pipeline_streams",
+            summary="uint_adder (4 bits), fp32_add, fp32_mul (latency 2): stream rule on the output; uint_adder: "
+            "every result is the oldest sum in flight, none lost, duplicated or reordered",
+            spec=PipelineStreamSpec,
+            spec_args={"block": "uint_adder"},
+            checks=(
+                Check("prove", 1),
+                Check("prove", 1, {"block": "fp32_add"}),
+                Check("prove", 1, {"block": "fp32_mul"}),
+                Check("cover", 6),
+            ),
+            deep_checks=(),
+            mutations=(
+                Mutation(
+                    "uint_adder_advance_ignores_ready",
+                    "stream.uint_adder_output",
+                    {"mutation": "advance_ignores_ready"},
+                    6,
+                ),
+                Mutation(
+                    "uint_adder_loses_results",
+                    "order.result_is_the_oldest_sum",
+                    {"mutation": "advance_ignores_ready"},
+                    6,
+                ),
+                Mutation(
+                    "uint_adder_overfills",
+                    "order.no_more_in_flight_than_stages",
+                    {"mutation": "advance_ignores_ready"},
+                    6,
+                ),
+                Mutation(
+                    "uint_adder_empty_result",
+                    "order.nothing_taken_from_an_empty_pipeline",
+                    {"mutation": "advance_ignores_ready"},
+                    6,
+                ),
+                Mutation(
+                    "fp32_add_advance_ignores_ready",
+                    "stream.fp32_add_output",
+                    {"block": "fp32_add", "mutation": "advance_ignores_ready"},
+                    6,
+                ),
+                Mutation(
+                    "fp32_mul_advance_ignores_ready",
+                    "stream.fp32_mul_output",
+                    {"block": "fp32_mul", "mutation": "advance_ignores_ready"},
+                    6,
+                ),
+            ),
+        ),
+    )
+}
