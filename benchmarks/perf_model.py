@@ -23,7 +23,7 @@ import argparse
 import json
 import time
 
-from sim_models.experiments import RunConfig, _requests
+from sim_models.experiments import RunConfig, batch_requests
 from sim_models.host_baseline import host_baseline
 from sim_models.host_reads import host_reads
 from sim_models.workloads import model_workload
@@ -47,7 +47,7 @@ def measure(model: str, batch: int, pooling: int, generator: str, repeat: int) -
     dev = Device(4, 1, 2, "perf", backend_options={"values": False})
     for req in workload:
         dev.reserve_table(req.table, rows=req.rows, dim=req.dim)
-    requests = _requests(cfg, workload)
+    requests = batch_requests(cfg, workload)
     warm = time.perf_counter()
     dev.run(requests[:1])  # compiles or loads the numba kernels
     warm = time.perf_counter() - warm

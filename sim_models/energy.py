@@ -17,14 +17,16 @@ fp32 mul               25.2 pJ        datapath multiplies (the RTL multiplies ev
   ``ACT * E_act + lines * 512 * (E_rd + E_io)``. (The CPU's own adds are not memory
   energy.)
 * **RecNMP**: the DRAM arrays deliver only the cache misses, to the buffer chip on the
-  DIMM (no channel I/O); the channel carries the NMP-Insts (79 bits each) and the result
-  beats (``lanes`` fp32 values each); plus RankCache accesses and fp32 arithmetic.
+  DIMM (no channel I/O); the channel carries the NMP-Insts (``hw.isa.INST_BITS`` each)
+  and the result beats (``lanes`` fp32 values each); plus RankCache accesses and fp32 arithmetic.
   Refresh energy is left out of both (the paper gives none; it is the same for both).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from hw.isa import INST_BITS
 
 __all__ = ["EnergyModel", "PAPER_ENERGY"]
 
@@ -66,20 +68,21 @@ class EnergyModel:
         cache_accesses: int,
         datapath_values: int,
         tree_adds: int,
+        result_beat_bits: int,
         line_bytes: int = 64,
-        inst_bits: int = 79,
+        inst_bits: int = INST_BITS,
     ) -> dict[str, float]:
         """Energy (pJ) of RecNMP.
 
-        ``dram_lines``: lines read from DRAM (cache misses); ``result_beats``: 16 B result
-        beats sent to the host; ``datapath_values``: fp32 values accumulated (one multiply
-        and two adds each: ``(a * b) + c`` then the accumulate); ``tree_adds``: adder-tree
-        additions.
+        ``dram_lines``: lines read from DRAM (cache misses); ``result_beats``: result beats
+        of ``result_beat_bits`` (``lanes`` fp32 values) sent to the host;
+        ``datapath_values``: fp32 values accumulated (one multiply and two adds each:
+        ``(a * b) + c`` then the accumulate); ``tree_adds``: adder-tree additions.
         """
         parts = {
             "act": acts * self.act_pj,
             "dram_read": dram_lines * line_bytes * 8 * self.dram_read_pj_per_bit,
-            "io": (instructions * inst_bits + result_beats * 128) * self.io_pj_per_bit,
+            "io": (instructions * inst_bits + result_beats * result_beat_bits) * self.io_pj_per_bit,
             "cache": cache_accesses * self.cache_access_pj,
             "fp32": datapath_values * (self.fp32_mul_pj + 2 * self.fp32_add_pj) + tree_adds * self.fp32_add_pj,
         }

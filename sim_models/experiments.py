@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EXPERIMENTS", "RunConfig", "main", "run_config", "run_many", "sweep"]
+__all__ = ["EXPERIMENTS", "RunConfig", "batch_requests", "main", "run_config", "run_many", "sweep"]
 
 #: A hot-entry threshold no row reaches: no lookup allocates, the RankCache is unused.
 NO_CACHE = 1 << 40
@@ -128,7 +128,7 @@ class RunConfig:
         return text
 
 
-def _requests(cfg: RunConfig, workload) -> list[dict]:
+def batch_requests(cfg: RunConfig, workload) -> list[dict]:
     """The batch as the host sends it: per group of ``chunk`` samples, a request per table."""
     requests = []
     for first in range(0, cfg.batch, cfg.chunk):  # chunk >= 1 (RunConfig)
@@ -178,7 +178,7 @@ def run_config(cfg: RunConfig, threads: int | None = None) -> dict:
     if threads is not None:
         dev.backend.model.workers = threads
     start = time.perf_counter()
-    dev.run(_requests(cfg, workload))
+    dev.run(batch_requests(cfg, workload))
     wall = time.perf_counter() - start
     report, backend = dev.report, dev.backend
     lines = report.lines

@@ -207,7 +207,6 @@ def simulate_dimm(
     rank_of,
     slot_of,
     row_of,
-    line_of,
     addr_of,
     vsize_of,
     alloc_of,

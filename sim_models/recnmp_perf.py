@@ -28,6 +28,7 @@ import numpy as np
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, line_address_layout
 from hw.isa import EOP_FIELDS, LOOKUP_OPCODES, MAX_VSIZE, Q8_HEADER_BYTES, ConfigRegister, Opcode, daddr_split
+from hw.rank_issue import RankIssue
 from hw.rank_nmp import INST_QUEUE_DEPTH, RankNMP
 from hw.rank_scheduler import RankScheduler
 from hw.refresh_control import recovery_cycles
@@ -205,7 +206,7 @@ class RecNMPPerfModel:
             # The PU is idle (so the call starts) once both the scheduler's recovery and
             # the cache's sweep of its sets are over; the tREFI count starts with the former.
             k.P_REFI_OFFSET: max(0, self.sets - recovery_cycles(timing, geometry)),
-            k.P_Q8_DEFAULT: min(max_elements, 64),
+            k.P_Q8_DEFAULT: RankIssue(lanes=lanes, max_elements=max_elements).default_q8_elements,
             k.P_SET_BITS: self.sets.bit_length() - 1,
             k.P_WAYS: cache_ways,
             k.P_TREE: (ranks_per_dimm.bit_length() - 1) * add_latency,
@@ -284,7 +285,6 @@ class RecNMPPerfModel:
             rank_of=np.where(lookup, parts["rank"], 0),
             slot_of=slot,
             row_of=parts["row"],
-            line_of=line,
             addr_of=addr,
             vsize_of=vsize,
             alloc_of=insts["locality"].astype(np.int64),

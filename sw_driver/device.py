@@ -230,16 +230,19 @@ class Device:
         DeviceMemoryError
             Not enough free device memory.
         """
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a table name must be a non-empty str, got {name!r}")
-        if name in self.placement.tables:
-            raise TableExistsError(f"table {name!r} is already loaded")
+        self._check_new_name(name)
         layout = table_layout(name, table, self.geometry.burst_bytes)
         placement = self.placement.plan(name, layout)
         data = self.placement.frame_data(placement, device_rows(table, layout))
         self.placement.commit(placement)
         self.image.write_rows(placement.coords, data)
         return placement
+
+    def _check_new_name(self, name) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a table name must be a non-empty str, got {name!r}")
+        if name in self.placement.tables:
+            raise TableExistsError(f"table {name!r} is already loaded")
 
     def reserve_table(self, name: str, *, rows: int, dim: int, quantized: bool = False) -> TablePlacement:
         """Place a table of ``rows`` x ``dim`` without writing its contents.
@@ -250,10 +253,7 @@ class Device:
         shape (``quantized``: FBGEMM fused 8-bit rows of ``dim + 8`` bytes). A call that
         reads a reserved table on a backend that computes results raises ``ValueError``.
         """
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a table name must be a non-empty str, got {name!r}")
-        if name in self.placement.tables:
-            raise TableExistsError(f"table {name!r} is already loaded")
+        self._check_new_name(name)
         for what, value in (("rows", rows), ("dim", dim)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{what} must be a positive int, got {value!r}")

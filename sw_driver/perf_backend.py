@@ -114,6 +114,8 @@ class PerfBackend:
         from .address_map import AddressMap
 
         cfg = self.config
+        # Only the coordinates of the lookups matter to the baseline; the map gives the
+        # channel's rank numbering (host_reads' ``address`` field is not used here).
         amap = AddressMap(
             channels=cfg.channels,
             dimms_per_channel=cfg.dimms_per_channel,
@@ -146,6 +148,7 @@ class PerfBackend:
             dram_lines=perf.total("reads"),
             instructions=call.instructions,
             result_beats=result_beats,
+            result_beat_bits=32 * cfg.lanes,
             cache_accesses=perf.total("lines") + perf.total("cache_fills"),
             datapath_values=perf.total("datapath_beats") * cfg.lanes,
             tree_adds=result_beats * cfg.lanes * (cfg.ranks_per_dimm - 1),
