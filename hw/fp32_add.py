@@ -7,6 +7,8 @@ round-and-pack.
 
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -107,7 +109,7 @@ def shift_right_sticky(m: Module, name: str, value, amount) -> tuple[Value, Valu
     return value, sticky
 
 
-def round_and_pack(*, sign, exp, sig, guard, sticky, nan, inf) -> Value:
+def round_and_pack(*, sign, exp, sig, guard, sticky, nan, inf, ties_away: bool = False) -> Value:
     """Round a normalised significand to nearest even and pack a binary32 word.
 
     Parameters
@@ -122,11 +124,15 @@ def round_and_pack(*, sign, exp, sig, guard, sticky, nan, inf) -> Value:
     guard, sticky : 1-bit values
         The first bit below ``sig`` and the OR of every bit below that.
 
+    ties_away : bool
+        Test-only deliberate bug (the ``"ties_away"`` mutation of the units): round half
+        away from zero instead of to even.
+
     Rounding up adds one to the packed exponent-and-fraction, so a carry out of the fraction
     moves a subnormal to the smallest normal and the largest finite value to infinity.
     """
     exp, sig = Value.cast(exp), Value.cast(sig)
-    round_up = guard & (sticky | sig[0])
+    round_up = guard & (sticky | sig[0]) if not ties_away else guard
     magnitude = (Cat(sig[:23], exp[:8]) + round_up)[:31]
     overflow = exp[8] | exp[:8].all()
     infinity = Cat(Const(0x7F800000, 31), sign)
@@ -165,7 +171,7 @@ NORMAL_LAYOUT = data.StructLayout(
 _RESULT = data.StructLayout({"result": 32})
 
 
-def _align(m, x):
+def _align(m, x, *, mutation=None):
     a, b = unpack_fp32(m, "a", x.a), unpack_fp32(m, "b", x.b)
     swap = wire(m, "swap", x.b[0:31] > x.a[0:31])  # |b| > |a|: magnitude bits order like values
     big = {k: wire(m, f"big_{k}", Mux(swap, b[k], a[k])) for k in ("sign", "sig", "e")}
@@ -181,7 +187,7 @@ def _align(m, x):
         "sub": a["sign"] ^ b["sign"],
         "e": big["e"],
         "big": big["sig"],
-        "small": Cat(shifted[0] | lost, shifted[1:]),
+        "small": Cat(shifted[0] | lost, shifted[1:]) if mutation != "drop_sticky" else shifted,
     }
 
 
@@ -214,8 +220,9 @@ def _normalise(m, x):
     }
 
 
-def round_step(m, x):
-    """The last pipeline step of the adder and the multiplier: round a ``NORMAL_LAYOUT`` value."""
+def round_step(m, x, *, mutation=None):
+    """The last pipeline step of the adder and the multiplier: round a ``NORMAL_LAYOUT`` value
+    (``mutation="ties_away"``: the test-only rounding bug of :func:`round_and_pack`)."""
     return {
         "result": round_and_pack(
             sign=x.sign,
@@ -225,6 +232,7 @@ def round_step(m, x):
             sticky=x.sticky,
             nan=x.nan,
             inf=x.inf,
+            ties_away=mutation == "ties_away",
         )
     }
 
@@ -257,13 +265,24 @@ class FP32Adder(wiring.Component):
     i : In(stream.Signature(StructLayout({"a": 32, "b": 32})))
     o : Out(stream.Signature(StructLayout({"result": 32})))
 
+    mutation : str, optional
+        Tests only (default ``None``: the design as documented): a deliberate bug, one of
+        :attr:`MUTATIONS`, to show that the IEEE-754 proof (``verif/formal/fp32_ieee.py``) bites.
+
     Latency is ``latency`` cycles; one operation per cycle when ``o`` is never stalled.
     The pipeline advances when its last stage is empty or being read (``i.ready`` is that
     condition), so nothing is lost or duplicated under backpressure.
     """
 
-    def __init__(self, *, latency: int = 3):
+    #: Test-only deliberate bugs (``mutation``): ``"drop_sticky"`` (the alignment shift
+    #: forgets the bits it shifts out), ``"ties_away"`` (ties round away from zero, not to even).
+    MUTATIONS = ("drop_sticky", "ties_away")
+
+    def __init__(self, *, latency: int = 3, mutation: str | None = None):
         check_latency("latency", latency)
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         self._latency = latency
         super().__init__(
             {
@@ -284,9 +303,9 @@ class FP32Adder(wiring.Component):
             o=self.o,
             latency=self._latency,
             steps=[
-                Step("align", _ALIGN, _align),
+                Step("align", _ALIGN, functools.partial(_align, mutation=self._mutation)),
                 Step("normalise", NORMAL_LAYOUT, _normalise),
-                Step("round", _RESULT, round_step),
+                Step("round", _RESULT, functools.partial(round_step, mutation=self._mutation)),
             ],
         )
         return m

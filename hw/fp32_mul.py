@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -72,7 +74,7 @@ def _multiply(m, x):
     }
 
 
-def _normalise(m, x):
+def _normalise(m, x, *, mutation=None):
     # Bring the top bit to bit 47 (biased exponent E + 1 - shift). A subnormal operand
     # leaves leading zeros: shift left by their count, but not below exponent 1. A result
     # below exponent 1 is subnormal: shift right by the difference, keeping a sticky bit.
@@ -92,7 +94,7 @@ def _normalise(m, x):
         "exp": Mux(shifted[47], exp, Const(0, 9)),  # bit 47 is set only when normal
         "sig": shifted[24:48],
         "guard": shifted[23],
-        "sticky": shifted[:23].any() | lost,
+        "sticky": shifted[:23].any() | lost if mutation != "drop_sticky" else shifted[:23].any(),
     }
 
 
@@ -125,13 +127,24 @@ class FP32Multiplier(wiring.Component):
     i : In(stream.Signature(StructLayout({"a": 32, "b": 32})))
     o : Out(stream.Signature(StructLayout({"result": 32})))
 
+    mutation : str, optional
+        Tests only (default ``None``: the design as documented): a deliberate bug, one of
+        :attr:`MUTATIONS`, to show that the IEEE-754 check (``verif/formal/fp32_ieee.py``) bites.
+
     Latency is ``latency`` cycles; one operation per cycle when ``o`` is never stalled.
     The pipeline advances when its last stage is empty or being read (``i.ready`` is that
     condition), so nothing is lost or duplicated under backpressure.
     """
 
-    def __init__(self, *, latency: int = 4):
+    #: Test-only deliberate bugs (``mutation``): ``"drop_sticky"`` (the subnormal right
+    #: shift forgets the bits it shifts out), ``"ties_away"`` (ties round away from zero).
+    MUTATIONS = ("drop_sticky", "ties_away")
+
+    def __init__(self, *, latency: int = 4, mutation: str | None = None):
         check_latency("latency", latency)
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         self._latency = latency
         super().__init__(
             {
@@ -154,8 +167,8 @@ class FP32Multiplier(wiring.Component):
             steps=[
                 Step("unpack", _UNPACK, _unpack),
                 Step("multiply", _PRODUCT, _multiply),
-                Step("normalise", NORMAL_LAYOUT, _normalise),
-                Step("round", _RESULT, round_step),
+                Step("normalise", NORMAL_LAYOUT, functools.partial(_normalise, mutation=self._mutation)),
+                Step("round", _RESULT, functools.partial(round_step, mutation=self._mutation)),
             ],
         )
         return m

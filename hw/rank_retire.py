@@ -91,7 +91,13 @@ class RankRetire(wiring.Component):
 
     Latency: a ready line's first beat is on ``beat`` in the cycle its operation is at the
     head of ``op``; a weighted 8-bit row's first beat ``mul_latency + 1`` cycles after.
+
+    ``mutation`` (tests only, default ``None``): ``"eop_ignores_drain_ready"`` takes an EOP
+    off ``op`` whether or not ``drain`` took it.
     """
+
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
+    MUTATIONS = ("eop_ignores_drain_ready",)
 
     def __init__(
         self,
@@ -101,7 +107,11 @@ class RankRetire(wiring.Component):
         id_width: int = 6,
         mul_latency: int = 4,
         geometry: DDR4Geometry = DDR4Geometry(),
+        mutation: str | None = None,
     ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         check_choice("lanes", lanes, LANES)
         check_int("max_elements", max_elements, lanes, 1023)
         if max_elements % lanes:
@@ -199,7 +209,8 @@ class RankRetire(wiring.Component):
                 # follows another with no bubble: the datapath takes a beat every cycle.
                 with m.If(self.op.valid & op.eop):
                     m.d.comb += [self.drain.valid.eq(1), self.drain.payload.eq(op.operand.drain)]
-                    with m.If(self.drain.ready):
+                    taken = self.drain.ready if self._mutation != "eop_ignores_drain_ready" else 1
+                    with m.If(taken):
                         m.d.comb += self.op.ready.eq(1)
                 with m.Elif(self.op.valid & quantised & self.line_ready):
                     with m.If(weighted):  # s' = w * scale, b' = w * bias

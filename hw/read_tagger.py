@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -51,11 +53,27 @@ class ReadTagger(wiring.Component):
         A RD is in flight or a beat is on ``rdata``.
 
     Latency: first beat on ``rdata`` ``tCL + 1`` cycles after the RD.
+
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``pipe_valid`` and ``pipe_id`` (the shift register, stage 0 = the cycle after the RD)
+    and ``out_valid``. ``mutation`` (tests only, default ``None``): ``"late_by_one"`` tags
+    each beat one cycle late.
     """
 
+    #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
+    MUTATIONS = ("late_by_one",)
+
     def __init__(
-        self, *, timing: DDR4Timing = DDR4Timing(), geometry: DDR4Geometry = DDR4Geometry(), id_width: int = 6
+        self,
+        *,
+        timing: DDR4Timing = DDR4Timing(),
+        geometry: DDR4Geometry = DDR4Geometry(),
+        id_width: int = 6,
+        mutation: str | None = None,
     ):
+        if mutation is not None and mutation not in self.MUTATIONS:
+            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
+        self._mutation = mutation
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):
@@ -96,7 +114,7 @@ class ReadTagger(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         t = self._timing
-        stages = t.tCL + t.tBL - 1
+        stages = t.tCL + t.tBL - 1 + (self._mutation == "late_by_one")
         pipe_valid = [Signal(name=f"rd_pipe_valid_{k}") for k in range(stages)]
         pipe_id = [Signal(self._id_width, name=f"rd_pipe_id_{k}") for k in range(stages)]
         m.d.sync += [pipe_valid[0].eq(self.rd), pipe_id[0].eq(self.id)]
@@ -108,7 +126,7 @@ class ReadTagger(wiring.Component):
             self.rdata.payload.data.eq(self.rd_data),
         ]
         for beat in reversed(range(t.tBL)):  # at most one tap is valid (tCCD_S >= tBL)
-            k = t.tCL - 1 + beat
+            k = t.tCL - 1 + beat + (self._mutation == "late_by_one")
             with m.If(pipe_valid[k]):
                 m.d.sync += [
                     out_valid.eq(1),
@@ -120,4 +138,5 @@ class ReadTagger(wiring.Component):
             self.rdata.valid.eq(out_valid),
             self.busy.eq(Cat(pipe_valid).any() | out_valid),
         ]
+        self.registers = SimpleNamespace(pipe_valid=pipe_valid, pipe_id=pipe_id, out_valid=out_valid)
         return m

@@ -90,15 +90,24 @@ class RequestBuffer(wiring.Component):
     but ``chosen`` depends on registered state and the ``*_allow``/``open_*`` inputs only.
 
     ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
-    ``entries`` (list of ``depth`` entry views: addr, id, cls, age) and ``count``.
+    ``entries`` (list of ``depth`` entry views: addr, id, cls, age), ``count`` and
+    ``removed`` (one-hot: the entry a RD serves in this cycle).
     ``mutation`` (tests only, default ``None``): ``"act_to_open_bank"`` (an entry counts as
     closed whatever the open-row table says), ``"rd_ignores_row"`` (an entry is a hit when
     its bank is open, whatever the row), ``"lose_second_request"`` (an accepted request
-    into a non-empty buffer is not stored).
+    into a non-empty buffer is not stored), ``"no_starvation_block"`` (an old conflicting
+    entry never blocks younger hits), ``"remove_other_entry"`` (a RD removes the entry
+    after the one it served, when there is one).
     """
 
     #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
-    MUTATIONS = ("act_to_open_bank", "rd_ignores_row", "lose_second_request")
+    MUTATIONS = (
+        "act_to_open_bank",
+        "rd_ignores_row",
+        "lose_second_request",
+        "no_starvation_block",
+        "remove_other_entry",
+    )
 
     def __init__(
         self,
@@ -192,7 +201,7 @@ class RequestBuffer(wiring.Component):
                 closed[i].eq(
                     valid[i] & ~a_open_valid[bank_of[i]] if self._mutation != "act_to_open_bank" else valid[i]
                 ),
-                blocker[i].eq(conflict[i] & (e.age == limit)),
+                blocker[i].eq(conflict[i] & (e.age == limit) if self._mutation != "no_starvation_block" else 0),
             ]
             blocked = Const(0)
             for j in range(i):
@@ -241,6 +250,9 @@ class RequestBuffer(wiring.Component):
             self.level.eq(count),
         ]
         removed = Mux(issue_rd, rd_sel, 0)
+        if self._mutation == "remove_other_entry":
+            later = Cat(Const(0, 1), rd_sel[:-1])  # the next entry, when it is valid
+            removed = Mux(issue_rd, Mux((later & Cat(valid)).any(), later, rd_sel), 0)
         remaining = Signal(range(depth + 1))
         m.d.comb += remaining.eq(count - issue_rd)
         stored = accept if self._mutation != "lose_second_request" else accept & (count == 0)
@@ -275,5 +287,5 @@ class RequestBuffer(wiring.Component):
                 m.d.sync += entries[i].eq(src)
             with m.Else():
                 m.d.sync += entries[i].eq(updated[i])
-        self.registers = SimpleNamespace(entries=entries, count=count)
+        self.registers = SimpleNamespace(entries=entries, count=count, removed=removed)
         return m

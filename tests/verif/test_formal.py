@@ -8,13 +8,14 @@ Marker ``formal``: part of the default suite. The SymbiYosys work directories go
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 
 import pytest
 
 from verif.formal import cli
-from verif.formal.params import FORMAL_GEOMETRY, FORMAL_TIMING, refresh_deadline, unchecked_timing
+from verif.formal.params import FORMAL_GEOMETRY, FORMAL_TIMING, RESPONSE_BOUND, refresh_deadline, unchecked_timing
 from verif.formal.registry import PROPERTIES, run_check, run_mutation
 from verif.formal.runner import default_work_dir, run_task
 from verif.formal.scheduler_ddr4 import SchedulerDDR4Spec
@@ -129,3 +130,28 @@ def test_refresh_deadline_bound_is_the_documented_one():
     # tRFC + tREFI + 1 + tRAS + banks - 1 + tRP at the formal timing.
     t, g = FORMAL_TIMING, FORMAL_GEOMETRY
     assert refresh_deadline(t, g) == t.tRFC + t.tREFI + 1 + t.tRAS + g.banks - 1 + t.tRP == 57
+
+
+@pytest.mark.parametrize(
+    ("part", "args"),
+    [
+        ("hw.request_buffer.RequestBuffer", {}),
+        ("hw.read_tagger.ReadTagger", {}),
+        ("hw.rank_retire.RankRetire", {}),
+    ],
+)
+def test_test_only_mutations_are_validated(part, args):
+    module, name = part.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    with pytest.raises(ValueError, match=r"mutation must be None or one of \("):
+        cls(mutation="no_such_bug", **args)
+    for mutation in cls.MUTATIONS:
+        cls(mutation=mutation, **args)
+
+
+def test_response_bound_is_the_documented_one():
+    # docs/formal.md states the bound and the buffer it was proved for.
+    prop = PROPERTIES["scheduler_bounded_response"]
+    assert prop.spec_args["response_bound"] == RESPONSE_BOUND == 29
+    assert prop.build().depth == 2
+    assert any(check.mode == "prove" and check.depth == RESPONSE_BOUND + 1 for check in prop.checks)

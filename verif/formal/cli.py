@@ -45,16 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="SymbiYosys work folder (default $RECNMP_FORMAL_BUILD or <tmp>/recnmp-formal)",
     )
-    parser.add_argument(
-        "--solver", default="z3", help="SMT solver of the smtbmc engine (default z3; yices if installed)"
-    )
+    parser.add_argument("--solver", default="yices", help="SMT solver of the smtbmc engine: yices (default) or z3")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the selected properties one task at a time; 0 when every one passed."""
     if args.list:
         for prop in PROPERTIES.values():
-            modes = ", ".join(f"{c.mode} {c.depth}" for c in prop.checks)
+            python = ["python check" + (" (--deep)" if prop.deep_run else "")] if prop.run else []
+            modes = ", ".join([f"{c.mode} {c.depth}" for c in prop.checks] + python)
             print(f"{prop.name}: {prop.summary} [{modes}; {len(prop.mutations)} mutations]")
         return 0
     unknown = [n for n in args.names if n not in PROPERTIES]
@@ -68,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     for name in args.names or list(PROPERTIES):
         prop = PROPERTIES[name]
         checks = prop.checks + (prop.deep_checks if args.deep else ())
+        if prop.run is not None and (not prop.deep_run or args.deep or name in args.names):
+            result = prop.run(work_dir=work_dir, trace_dir=trace_dir, solver=args.solver)
+            print(f"{name}: {result.summary()}", flush=True)
+            if not result.passed:
+                failed.append(name)
         for check in checks:
             result = run_check(prop, check, work_dir=work_dir, trace_dir=trace_dir, solver=args.solver)
             print(f"{name}: {result.summary()}", flush=True)

@@ -13,6 +13,7 @@ from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.refresh_control import recovery_cycles, recovery_wait
 
 __all__ = [
+    "RESPONSE_BOUND",
     "FORMAL_GEOMETRY",
     "FORMAL_TIMING",
     "refresh_deadline",
@@ -41,6 +42,13 @@ FORMAL_TIMING = DDR4Timing(
     tRFC=4,
     tREFI=43,
 )
+
+
+#: Cycles (not counting the recovery after a reset) within which the scheduler at
+#: FORMAL_TIMING / FORMAL_GEOMETRY with a buffer of 2 and a starvation limit of 4 serves its
+#: oldest request, once that request is the oldest (proved by ``scheduler_bounded_response``;
+#: with 28 the induction does not close: it finds a request served after 29 cycles).
+RESPONSE_BOUND = 29
 
 
 def unchecked_timing(base: DDR4Timing | None = None, **changes: int) -> DDR4Timing:

@@ -8,16 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw.refresh_control import recovery_cycles
+
+from . import comb_paths, fp32_ieee
+from .adder_tree_streams import AdderTreeSpec
 from .dimm_decoder_dispatch import DimmDecoderSpec
 from .packet_isolation import PacketIsolationSpec
-from .params import unchecked_timing
+from .params import FORMAL_GEOMETRY, FORMAL_TIMING, RESPONSE_BOUND, unchecked_timing
 from .pipeline_streams import PipelineStreamSpec
+from .retire_drain import RetireDrainSpec
 from .rob_slots import ReorderBufferSpec
 from .runner import TaskResult, run_task
 from .scheduler_ddr4 import SchedulerDDR4Spec
 from .spec import FormalSpec
 
-__all__ = ["PROPERTIES", "Check", "FormalProperty", "Mutation", "run_check", "run_mutation"]
+__all__ = ["PROPERTIES", "Check", "FormalProperty", "Mutation", "NoSpec", "run_check", "run_mutation"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,24 @@ class Mutation:
     ci: bool = True
 
 
+class NoSpec(FormalSpec):
+    """The spec of a property checked without SymbiYosys (:attr:`FormalProperty.run`): no
+    statements, so the SymbiYosys-centric tests find nothing to prove in it."""
+
+    def build(self, m, platform) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class FormalProperty:
-    """A named group of assertions proved together on one spec."""
+    """A named group of assertions proved together on one spec.
+
+    ``run``: a property checked by a Python callable instead of SymbiYosys tasks (``spec``
+    :class:`NoSpec`, no ``checks``): ``run(work_dir=..., trace_dir=..., solver=...)``
+    returns an object with ``passed``, ``seconds`` and ``summary()`` like a
+    :class:`~verif.formal.runner.TaskResult`; ``recnmp formal`` calls it once.
+    ``deep_run``: call ``run`` only with ``--deep`` or when the property is named.
+    """
 
     name: str
     summary: str
@@ -60,6 +80,8 @@ class FormalProperty:
     checks: tuple[Check, ...]
     deep_checks: tuple[Check, ...]
     mutations: tuple[Mutation, ...]
+    run: Callable[..., Any] | None = None
+    deep_run: bool = False
 
     def build(self, **changes: Any) -> FormalSpec:
         return self.spec(**{**self.spec_args, **changes})
@@ -108,6 +130,11 @@ def _parts(**mutations: str) -> dict[str, Any]:
     return {"part_mutations": mutations, "invariants": False}
 
 
+#: Cover depth that reaches a request waiting longer than RESPONSE_BOUND: the recovery after
+#: power-up, the bound, and a few cycles to fill the buffer.
+RESPONSE_DEPTH_FROM_RESET = recovery_cycles(FORMAL_TIMING, FORMAL_GEOMETRY) + RESPONSE_BOUND + 9
+
+
 _SCHEDULER_MUTATIONS = (
     Mutation("act_to_open_bank", "ddr4.act_to_closed_bank", _parts(buffer="act_to_open_bank"), 32),
     Mutation("tRC_3_tRAS_2_tRCD_1_tRTP_1", "ddr4.tRC", _timing(tRC=3, tRAS=2, tRCD=1, tRTP=1), 32),
@@ -115,7 +142,7 @@ _SCHEDULER_MUTATIONS = (
     Mutation("tRRD_L_2", "ddr4.tRRD_L", _timing(tRRD_L=2), 32),
     Mutation("tRRD_S_1", "ddr4.tRRD_S", _timing(tRRD_S=1), 32),
     # Five ACTs within tFAW need a bank reopened in the window: four requests buffered.
-    Mutation("tFAW_4", "ddr4.tFAW", {**_timing(tFAW=4), "depth": 4}, 32, ci=False),
+    Mutation("tFAW_4", "ddr4.tFAW", {**_timing(tFAW=4), "depth": 4}, 32),
     Mutation("rd_ignores_row", "ddr4.rd_to_open_row", _parts(buffer="rd_ignores_row"), 32),
     Mutation("tRCD_1", "ddr4.tRCD", _timing(tRCD=1), 32),
     Mutation("tCCD_L_4", "ddr4.tCCD_L", _timing(tCCD_L=4), 32),
@@ -145,12 +172,45 @@ PROPERTIES: dict[str, FormalProperty] = {
                 Check("prove", 2),
                 Check("prove", 2, {"depth": 4}),
                 Check("cover", 25, {"invariants": False, "tfaw_cover": False}),
-            ),
-            deep_checks=(
                 Check("cover", 32, {"invariants": False, "depth": 4}),
+                # From power-up: the recovery and more than one whole refresh interval.
                 Check("bmc", 70, {"invariants": False}),
             ),
+            deep_checks=(),
             mutations=_SCHEDULER_MUTATIONS,
+        ),
+        FormalProperty(
+            name="scheduler_bounded_response",
+            summary=f"RankScheduler (buffer of 2): the oldest request served within {RESPONSE_BOUND} cycles of "
+            f"becoming the oldest, so every accepted request within (p + 1) x {RESPONSE_BOUND} with p older ones "
+            "buffered, across refresh and whatever the other requests do; its RD carries its address and its beats "
+            "leave on rdata with its id tCL + 1 cycles later; a reset at any cycle",
+            spec=SchedulerDDR4Spec,
+            spec_args={"response_bound": RESPONSE_BOUND, "refresh_deadline": True, "tfaw_cover": False},
+            checks=(
+                Check("prove", RESPONSE_BOUND + 1),
+                Check("cover", 32, {"invariants": False}),
+            ),
+            deep_checks=(),
+            mutations=(
+                # Younger row hits keep the oldest request's conflicting row open until a refresh.
+                Mutation(
+                    "no_starvation_block",
+                    "response.oldest_served_within_the_bound",
+                    _parts(buffer="no_starvation_block"),
+                    RESPONSE_DEPTH_FROM_RESET,
+                ),
+                Mutation(
+                    "no_starvation_block_watched",
+                    "response.served_within_the_bound",
+                    _parts(buffer="no_starvation_block"),
+                    RESPONSE_DEPTH_FROM_RESET,
+                ),
+                Mutation(
+                    "remove_other_entry", "response.rd_carries_the_address", _parts(buffer="remove_other_entry"), 28
+                ),
+                Mutation("beats_late_by_one", "response.beats_leave_with_the_id", _parts(tagger="late_by_one"), 28),
+            ),
         ),
         FormalProperty(
             name="scheduler_refresh_deadline",
@@ -166,7 +226,6 @@ PROPERTIES: dict[str, FormalProperty] = {
                     "ddr4.refresh_deadline",
                     {**_timing(tREFI=60), "requests": False, "refresh_deadline": True},
                     80,
-                    ci=False,
                 ),
             ),
         ),
@@ -253,7 +312,7 @@ PROPERTIES: dict[str, FormalProperty] = {
             "at +0.0), stream rule on psum",
             spec=PacketIsolationSpec,
             spec_args={},
-            checks=(Check("prove", 1), Check("cover", 12)),
+            checks=(Check("prove", 1), Check("prove", 1, {"beat_rule": False}), Check("cover", 12)),
             deep_checks=(),
             mutations=(
                 Mutation(
@@ -272,6 +331,18 @@ PROPERTIES: dict[str, FormalProperty] = {
                     "keep_marks", "isolation.every_tag_starts_the_next_packet_at_zero", {"mutation": "keep_marks"}, 12
                 ),
                 Mutation("drain_ignores_ready", "stream.psum_output", {"mutation": "drain_ignores_ready"}, 12),
+            ),
+        ),
+        FormalProperty(
+            name="retire_drain_stream",
+            summary="RankRetire (1 lane): stream rule on drain (the EOP to the datapath), with the operation queue "
+            "keeping it; with packet_isolation and the wiring this gives the rule on rank_nmp.psum",
+            spec=RetireDrainSpec,
+            spec_args={},
+            checks=(Check("prove", 1), Check("cover", 4)),
+            deep_checks=(),
+            mutations=(
+                Mutation("eop_ignores_drain_ready", "stream.retire_drain", {"mutation": "eop_ignores_drain_ready"}, 4),
             ),
         ),
         FormalProperty(
@@ -325,6 +396,52 @@ PROPERTIES: dict[str, FormalProperty] = {
                     6,
                 ),
             ),
+        ),
+        FormalProperty(
+            name="adder_tree_stream",
+            summary="RankAdderTree (2 ranks x 2 lanes; 4 ranks x 1 lane; fp32 adders of latency 1): stream rule on "
+            "the output (dimm_nmp.result), every lane's sum, tag, beat and last, with the ranks' sources keeping it "
+            "(and with free sources)",
+            spec=AdderTreeSpec,
+            spec_args={},
+            checks=(
+                Check("prove", 1),
+                Check("prove", 1, {"ranks": 4, "lanes": 1}),
+                Check("prove", 1, {"assume_sources": False}),
+                Check("cover", 6),
+            ),
+            deep_checks=(),
+            mutations=(
+                Mutation("meta_ignores_ready", "stream.tree_output", {"mutation": "meta_ignores_ready"}, 6),
+                Mutation("adders_ignore_ready", "stream.tree_output", {"mutation": "adders_ignore_ready"}, 6),
+            ),
+        ),
+        FormalProperty(
+            name="stream_valid_registered",
+            summary="every rtl_gen block (defaults; dimm_nmp also at 1 and 4 ranks): no output stream's valid or "
+            "payload depends combinationally on any output stream's ready (netlist traversal through "
+            "combinational cells, asynchronous memory reads included); rank_nmp.psum and dimm_nmp.result wired "
+            "straight to the datapath's and the adder tree's o, the tree's inputs to the ranks' psum",
+            spec=NoSpec,
+            spec_args={},
+            checks=(),
+            deep_checks=(),
+            mutations=(),
+            run=comb_paths.run_property,
+        ),
+        *(
+            FormalProperty(
+                name=p.name,
+                summary=p.summary,
+                spec=NoSpec,
+                spec_args={},
+                checks=(),
+                deep_checks=(),
+                mutations=(),
+                run=p.run_property,
+                deep_run=p.deep,
+            )
+            for p in fp32_ieee.IEEE_PROPERTIES.values()
         ),
     )
 }

@@ -119,7 +119,7 @@ def run_task(
     depth: int,
     work_dir: Path,
     trace_dir: Path | None = None,
-    solver: str = "z3",
+    solver: str = "yices",
     engine_options: str = "",
     timeout: float | None = None,
     trace_name: str | None = None,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from types import SimpleNamespace
 from unittest import mock
 
 from amaranth.asserts import AnySeq, Initial
@@ -30,6 +31,7 @@ import hw.rank_scheduler as rank_scheduler_module
 from hw.bank_timers import BankTimers
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 from hw.rank_scheduler import RankScheduler
+from hw.read_tagger import ReadTagger
 from hw.refresh_control import RefreshControl, recovery_cycles, recovery_wait
 from hw.request_buffer import RequestBuffer
 
@@ -38,13 +40,13 @@ from .spec import FormalSpec, free_init_signal
 
 __all__ = ["SchedulerDDR4Spec", "mutated_scheduler_parts"]
 
-_PARTS = {"timers": BankTimers, "buffer": RequestBuffer, "refresh": RefreshControl}
+_PARTS = {"timers": BankTimers, "buffer": RequestBuffer, "refresh": RefreshControl, "tagger": ReadTagger}
 
 
 @contextlib.contextmanager
 def mutated_scheduler_parts(mutations: dict[str, str] | None):
     """While active, :class:`RankScheduler` builds the named parts with a test-only
-    ``mutation`` (``{"timers": "ref_ignores_trp"}``, keys ``timers``, ``buffer``, ``refresh``)."""
+    ``mutation`` (``{"timers": "ref_ignores_trp"}``, keys ``timers``, ``buffer``, ``refresh``, ``tagger``)."""
     with contextlib.ExitStack() as stack:
         for part, mutation in (mutations or {}).items():
             cls = _PARTS[part]
@@ -100,6 +102,7 @@ class SchedulerDDR4Spec(FormalSpec):
         refresh_deadline: bool = False,
         requests: bool = True,
         tfaw_cover: bool = True,
+        response_bound: int | None = None,
     ):
         super().__init__()
         self.timing = timing
@@ -113,6 +116,7 @@ class SchedulerDDR4Spec(FormalSpec):
         self.check_refresh_deadline = refresh_deadline
         self.requests = requests
         self.tfaw_cover = tfaw_cover
+        self.response_bound = response_bound
 
     def build(self, m: Module, platform) -> None:
         t, g = self.timing, self.geometry
@@ -262,6 +266,9 @@ class SchedulerDDR4Spec(FormalSpec):
         self.cover(m, "cover.row_conflict_pre", recovered & is_pre & ~refresh.owed.any())
         self.cover(m, "cover.read", is_rd)
 
+        if self.response_bound is not None:
+            self._bounded_response(m, dut, recovered=recovered, since_rd_rank=since_rd_rank)
+
         # ---- strengthening invariants -----------------------------------------------------------
         if not self.invariants:
             return
@@ -315,6 +322,18 @@ class SchedulerDDR4Spec(FormalSpec):
             window(f"faw_{j}", timers.faw[j], dt.tFAW, act_age[j])
         window("pre_to_ref", timers.pre_to_ref, dt.tRP, since_pre_rank)
         window("rfc_wait", timers.rfc_wait, dt.tRFC, since_ref)
+        if self.response_bound is not None:
+            shadow = SimpleNamespace(
+                since_act=since_act,
+                since_rd=since_rd,
+                since_act_bg=since_act_bg,
+                since_rd_bg=since_rd_bg,
+                since_act_rank=since_act_rank,
+                since_rd_rank=since_rd_rank,
+                act_age=act_age,
+                since_ref=since_ref,
+            )
+            self._exact_timers(m, timers, shadow, waiting=waiting, slot=slot, cmd=cmd)
         for b in range(banks):
             swept = cycles_since_reset > wait + b  # the recovery's PRE to slot b is done
             same = (timers.open_valid[b] == open_[b]) & (~open_[b] | (timers.open_row[b] == row[b]))
@@ -348,3 +367,168 @@ class SchedulerDDR4Spec(FormalSpec):
             "inv.refresh.interval_bound",
             recovering | (owed != 0) | (since_rr + refi <= dt.tREFI + dt.tRFC),
         )
+
+    def _exact_timers(self, m: Module, timers, shadow: SimpleNamespace, *, waiting, slot, cmd) -> None:
+        """Upper bounds on the timing down-counters (the lower bounds are ``inv.window``s):
+        each counter is at most the largest ``gap - elapsed`` of the commands that load it,
+        so no counter holds a command back longer than DDR4 requires. Bounded response
+        needs them: with lower bounds only, the induction could start from a counter that
+        waits a whole window too long."""
+        dt, g = self.design_timing, self.geometry
+        cap = recovery_wait(dt)
+        # Shadow counters of the commands that load a timer whatever the bank's state: any
+        # PRE (also to a closed bank), per bank and per rank.
+        since_pre_cmd = [free_init_signal(range(cap + 1), name=f"since_pre_cmd_{b}") for b in range(g.banks)]
+        since_pre_cmd_rank = free_init_signal(range(cap + 1), name="since_pre_cmd_rank")
+
+        def step(counter, event):
+            m.d.model += counter.eq(Mux(event, 1, Mux(counter >= cap, cap, counter + 1)))
+
+        is_pre = cmd == DramCommand.PRE
+        for b in range(g.banks):
+            step(since_pre_cmd[b], is_pre & (slot == b))
+        step(since_pre_cmd_rank, is_pre)
+
+        def at_most(name, counter, *loads):
+            bound = (counter == 0) | Cat(counter + elapsed <= gap for gap, elapsed in loads).any()
+            self.check(m, f"inv.exact.{name}", waiting | bound)
+
+        for b in range(g.banks):
+            at_most(f"act_wait_{b}", timers.act_wait[b], (dt.tRC, shadow.since_act[b]), (dt.tRP, since_pre_cmd[b]))
+            at_most(f"rd_wait_{b}", timers.rd_wait[b], (dt.tRCD, shadow.since_act[b]))
+            at_most(f"pre_wait_{b}", timers.pre_wait[b], (dt.tRAS, shadow.since_act[b]), (dt.tRTP, shadow.since_rd[b]))
+        for k in range(g.bank_groups):
+            at_most(f"act_wait_bg_{k}", timers.act_wait_bg[k], (dt.tRRD_L, shadow.since_act_bg[k]))
+            at_most(f"rd_wait_bg_{k}", timers.rd_wait_bg[k], (dt.tCCD_L, shadow.since_rd_bg[k]))
+        at_most("act_wait_rank", timers.act_wait_rank, (dt.tRRD_S, shadow.since_act_rank))
+        at_most("rd_wait_rank", timers.rd_wait_rank, (dt.tCCD_S, shadow.since_rd_rank))
+        for j in range(4):
+            at_most(f"faw_{j}", timers.faw[j], (dt.tFAW, shadow.act_age[j]))
+        at_most("pre_to_ref", timers.pre_to_ref, (dt.tRP, since_pre_cmd_rank))
+        at_most("rfc_wait", timers.rfc_wait, (dt.tRFC, shadow.since_ref))
+
+    def _bounded_response(self, m: Module, dut: RankScheduler, *, recovered, since_rd_rank) -> None:
+        """Bounded response, in two steps (recovery cycles are not counted):
+
+        * the oldest buffered request is served by a RD within ``response_bound`` cycles of
+          becoming the oldest (``response.oldest_served_within_the_bound``);
+        * so a request chosen by a free ``watch`` input at its acceptance, with ``p`` older
+          requests buffered, is served within ``(p + 1) * response_bound`` cycles
+          (``response.served_within_the_bound``); the RD carries its address and its beats
+          leave on ``rdata`` with its id ``tCL + 1`` cycles later.
+
+        A reset drops the buffered requests, the watched one too.
+        """
+        t, bound, depth = self.design_timing, self.response_bound, self.depth
+        buf = dut.parts.buffer.registers
+        tagger = dut.parts.tagger.registers
+        removed = buf.removed
+        # ---- the oldest request ---------------------------------------------------------
+        oldest_wait = Signal(range(bound + 2), name="oldest_wait")
+        with m.If((buf.count == 0) | removed[0]):
+            m.d.sync += oldest_wait.eq(0)
+        with m.Elif(recovered & (oldest_wait <= bound)):
+            m.d.sync += oldest_wait.eq(oldest_wait + 1)
+        self.check(m, "response.oldest_served_within_the_bound", oldest_wait <= bound)
+
+        # ---- a watched request ----------------------------------------------------------
+        watch = Signal(name="watch")
+        m.d.comb += watch.eq(AnySeq(1))
+        accept = dut.req.valid & dut.req.ready
+        watching = Signal(name="watching")
+        pos = Signal(range(depth), name="watch_pos")
+        first_pos = Signal(range(depth), name="watch_first_pos")
+        waited = Signal(range(depth * bound + 2), name="watch_waited")
+        age = Signal(range(self.starvation_limit + 1), name="watch_age")
+        w_addr = Signal.like(dut.req.payload.addr, name="watch_addr")
+        w_id = Signal.like(dut.req.payload.id, name="watch_id")
+        served = Signal(name="watch_served")
+        older_served = Signal(name="watch_older_served")
+        m.d.comb += [
+            served.eq(watching & Cat(removed[i] & (pos == i) for i in range(depth)).any()),
+            older_served.eq(Cat(removed[i] & (i < pos) for i in range(depth)).any()),
+        ]
+        with m.If(~watching | served):
+            m.d.sync += watching.eq(accept & watch)
+            with m.If(accept & watch):
+                place = buf.count - removed.any()
+                m.d.sync += [
+                    pos.eq(place),
+                    first_pos.eq(place),
+                    waited.eq(0),
+                    age.eq(0),
+                    w_addr.eq(dut.req.payload.addr),
+                    w_id.eq(dut.req.payload.id),
+                ]
+        with m.Else():
+            m.d.sync += pos.eq(pos - older_served)
+            with m.If(recovered & (waited <= depth * bound)):
+                m.d.sync += waited.eq(waited + 1)
+            with m.If(age != self.starvation_limit):
+                m.d.sync += age.eq(age + 1)
+        self.check(m, "response.served_within_the_bound", ~watching | (waited <= (first_pos + 1) * bound))
+        self.check(
+            m,
+            "response.rd_carries_the_address",
+            ~served
+            | (
+                (dut.dram.cmd == DramCommand.RD)
+                & (dut.dram.bank == w_addr.bank)
+                & (dut.dram.bank_group == w_addr.bank_group)
+                & (dut.dram.row == w_addr.row)
+                & (dut.dram.column == w_addr.line * self.geometry.burst_columns)
+            ),
+        )
+        # Its beats: the RD in cycle c, beat j on rdata in cycle c + tCL + 1 + j.
+        last_beat = t.tCL + t.tBL
+        since_served = Signal(range(last_beat + 2), name="since_watch_served")
+        rd_id = Signal.like(w_id, name="watch_rd_id")
+        with m.If(served):
+            m.d.sync += [since_served.eq(1), rd_id.eq(w_id)]
+        with m.Elif((since_served != 0) & (since_served <= last_beat)):
+            m.d.sync += since_served.eq(since_served + 1)
+        with m.Else():
+            m.d.sync += since_served.eq(0)
+        beat_due = (since_served >= t.tCL + 1) & (since_served <= last_beat)
+        beat = Signal(range(t.tBL), name="watch_beat_due")
+        m.d.comb += beat.eq(since_served - (t.tCL + 1))
+        out = dut.rdata
+        self.check(
+            m,
+            "response.beats_leave_with_the_id",
+            ~beat_due
+            | (
+                out.valid
+                & (out.payload.id == rd_id)
+                & (out.payload.beat == beat)
+                & (out.payload.last == (beat == t.tBL - 1))
+            ),
+        )
+        self.cover(m, "cover.watched_request_served_behind_an_older_one", served & (first_pos != 0))
+        if not self.invariants:
+            return
+        entry_addr = Array(e.addr.as_value() for e in buf.entries)[pos]
+        entry_id = Array(e.id for e in buf.entries)[pos]
+        entry_age = Array(e.age for e in buf.entries)[pos]
+        self.check(m, "inv.watch.in_the_buffer", ~watching | (pos < buf.count))
+        self.check(m, "inv.watch.entry", ~watching | ((entry_addr == w_addr.as_value()) & (entry_id == w_id)))
+        self.check(m, "inv.watch.age", ~watching | (entry_age == age))
+        self.check(m, "inv.watch.pos", ~watching | (pos <= first_pos))
+        self.check(m, "inv.watch.waited", ~watching | (waited <= (first_pos - pos) * bound + oldest_wait))
+        self.check(m, "inv.buffer.count_in_range", buf.count <= depth)
+        for i, e in enumerate(buf.entries):
+            self.check(m, f"inv.buffer.age_in_range_{i}", e.age <= self.starvation_limit)
+        for i in range(depth - 1):
+            older, younger = buf.entries[i], buf.entries[i + 1]
+            self.check(m, f"inv.buffer.ages_ordered_{i}", (buf.count <= i + 1) | (older.age >= younger.age))
+        stages = len(tagger.pipe_valid)
+        for k in range(stages):
+            self.check(
+                m,
+                f"inv.watch.rd_in_stage_{k}",
+                (since_served != k + 1) | (tagger.pipe_valid[k] & (tagger.pipe_id[k] == rd_id)),
+            )
+            newest = tagger.pipe_valid[k] & ~Cat(tagger.pipe_valid[:k]).any() if k else tagger.pipe_valid[0]
+            self.check(m, f"inv.tagger.newest_rd_{k}", ~newest | (since_rd_rank == k + 1))
+            for k2 in range(k + 1, min(stages, k + t.tCCD_S)):
+                self.check(m, f"inv.tagger.rds_apart_{k}_{k2}", ~(tagger.pipe_valid[k] & tagger.pipe_valid[k2]))
