@@ -91,3 +91,5 @@ class PacketIsolationSpec(FormalSpec):
             m, "cover.drain_after_accumulating", drained & regs.draining & Cat(mark != 0 for mark in regs.marks).any()
         )
         self.cover(m, "cover.beat_waits_for_a_drain", dut.i.valid & dut.drain.valid)
+        mid_packet = regs.draining | Cat(mark != 0 for mark in regs.marks).any()
+        self.cover(m, "cover.reset_mid_packet", ResetSignal() & mid_packet)

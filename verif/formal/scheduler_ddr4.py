@@ -265,6 +265,7 @@ class SchedulerDDR4Spec(FormalSpec):
             self.cover(m, "cover.tfaw_window_full_with_a_request_waiting", tfaw_limited)
         self.cover(m, "cover.row_conflict_pre", recovered & is_pre & ~refresh.owed.any())
         self.cover(m, "cover.read", is_rd)
+        self.cover(m, "cover.reset_with_requests_buffered", ResetSignal() & recovered & buffered)
 
         if self.response_bound is not None:
             self._bounded_response(m, dut, recovered=recovered, since_rd_rank=since_rd_rank)
