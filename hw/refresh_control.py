@@ -80,14 +80,16 @@ class RefreshControl(wiring.Component):
     ``left`` (recovery cycles left), ``refi`` (the tREFI down-counter), ``owed``.
     ``mutation`` (tests only, default ``None``): ``"no_recovery_wait"`` starts the PRE sweep
     right after reset, without waiting out the earlier commands' windows;
-    ``"no_precharge_sweep"`` issues no PRE in the recovery (the REF finds rows open).
+    ``"no_precharge_sweep"`` issues no PRE in the recovery (the REF finds rows open);
+    ``"restart_recovery"`` starts the recovery again whenever it ends (no request is ever
+    served).
     """
 
     #: Owed refreshes counted (DDR4 allows 8 to be postponed).
     MAX_OWED = 8
 
     #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
-    MUTATIONS = ("no_recovery_wait", "no_precharge_sweep")
+    MUTATIONS = ("no_recovery_wait", "no_precharge_sweep", "restart_recovery")
 
     def __init__(
         self,
@@ -145,7 +147,7 @@ class RefreshControl(wiring.Component):
             total -= recovery_wait(t)
         # ``left`` is ``total - k`` in cycle k after reset, 0 once recovered.
         left = Signal(range(total + 1), init=total)
-        m.d.sync += left.eq(Mux(left == 0, 0, left - 1))
+        m.d.sync += left.eq(Mux(left == 0, 0 if self._mutation != "restart_recovery" else total, left - 1))
         sweep_end = t.tRP + t.tRFC  # left in the last sweep cycle
         m.d.comb += [
             self.recovering.eq(left != 0),

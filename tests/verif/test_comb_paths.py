@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from amaranth.hdl import Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,6 +21,7 @@ from verif.formal.comb_paths import (
     CombPathError,
     analyse,
     check_connection,
+    expectation_failures,
     run_property,
     stream_ports,
 )
@@ -39,7 +40,8 @@ class _Toy(wiring.Component):
       output stream ``p``;
     * ``async_memory``: ``o.valid`` read from a memory by an asynchronous port addressed by
       ``o.ready``;
-    * ``sync_memory``: the same with a synchronous read port (registered).
+    * ``sync_memory``: the same with a synchronous read port (registered);
+    * ``ready_clock``: ``o.valid`` a register clocked by ``o.ready``.
     """
 
     def __init__(self, kind: str):
@@ -72,6 +74,12 @@ class _Toy(wiring.Component):
             read = mem.read_port(domain="comb" if self.kind == "async_memory" else "sync")
             m.d.comb += [write.addr.eq(data[0]), write.data.eq(data), write.en.eq(self.i.valid)]
             m.d.comb += [read.addr.eq(self.o.ready), self.o.valid.eq(read.data[0] & full)]
+        elif self.kind == "ready_clock":
+            m.domains.by_ready = ClockDomain("by_ready", reset_less=True)
+            toggle = Signal()
+            m.d.comb += ClockSignal("by_ready").eq(self.o.ready)
+            m.d.by_ready += toggle.eq(~toggle)
+            m.d.comb += self.o.valid.eq(toggle)
         else:
             assert self.kind == "registered"
         return m
@@ -99,6 +107,18 @@ def test_the_payload_is_reported_separately():
     r = _result("comb_payload")
     assert r.valid_registered
     assert set(r.payload_from) == {"o"}
+
+
+def test_a_combinational_payload_fails_a_registered_expectation():
+    failures = expectation_failures("comb_payload", _result("comb_payload"), expected="registered")
+    assert len(failures) == 1 and failures[0].startswith("comb_payload.o.payload depends on o.ready: o__payload[")
+    assert expectation_failures("registered", _result("registered"), expected="registered") == []
+    assert expectation_failures("comb_payload", _result("comb_payload"), expected="allowed") == []
+
+
+def test_a_register_clocked_by_ready_is_flagged():
+    r = _result("ready_clock")
+    assert not r.valid_registered and set(r.valid_from) == {"o"}
 
 
 def test_a_path_from_another_output_streams_ready_is_flagged():

@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from verif.formal import cli
-from verif.formal.params import FORMAL_GEOMETRY, FORMAL_TIMING, RESPONSE_BOUND, refresh_deadline, unchecked_timing
+from verif.formal.params import FORMAL_GEOMETRY, FORMAL_TIMING, refresh_deadline, unchecked_timing
 from verif.formal.registry import PROPERTIES, run_check, run_mutation
 from verif.formal.runner import default_work_dir, run_task
 from verif.formal.scheduler_ddr4 import SchedulerDDR4Spec
@@ -147,11 +147,3 @@ def test_test_only_mutations_are_validated(part, args):
         cls(mutation="no_such_bug", **args)
     for mutation in cls.MUTATIONS:
         cls(mutation=mutation, **args)
-
-
-def test_response_bound_is_the_documented_one():
-    # docs/formal.md states the bound and the buffer it was proved for.
-    prop = PROPERTIES["scheduler_bounded_response"]
-    assert prop.spec_args["response_bound"] == RESPONSE_BOUND == 29
-    assert prop.build().depth == 2
-    assert any(check.mode == "prove" and check.depth == RESPONSE_BOUND + 1 for check in prop.checks)

@@ -156,9 +156,13 @@ def _cell_edges(name: str, cell: Mapping[str, Any]) -> Iterable[tuple[Any, Any]]
     """The combinational (input bit, output bit) edges of one cell."""
     kind = cell["type"]
     conn = cell["connections"]
-    if kind in _SINKS or kind in _REGISTERS:
+    if kind in _SINKS:
         return []
-    edges: list[tuple[Any, Any]] = []
+    # A register's clock is an edge to its output: a ``ready`` that clocks a register
+    # changes it in the same cycle.
+    edges: list[tuple[Any, Any]] = [(c, q) for c in conn.get("CLK", ()) for q in conn.get("Q", ())]
+    if kind in _REGISTERS:
+        return edges
     if kind in _BITWISE:
         y = conn["Y"]
         for port in ("A", "B"):
@@ -209,9 +213,10 @@ def _cell_edges(name: str, cell: Mapping[str, Any]) -> Iterable[tuple[Any, Any]]
         data = conn["DATA"]
         if not _param(cell, "CLK_ENABLE"):
             return [(b, o) for p in ("ADDR", "EN") for b in conn[p] for o in data]
+        clocked = [(b, o) for b in conn["CLK"] for o in data]
         if kind == "$memrd_v2":
-            return [(b, o) for b in conn["ARST"] for o in data]
-        return []
+            return clocked + [(b, o) for b in conn["ARST"] for o in data]
+        return clocked
     if kind in ("$mem", "$mem_v2"):
         ports = _param(cell, "RD_PORTS")
         abits, width = _param(cell, "ABITS"), _param(cell, "WIDTH")
@@ -221,9 +226,11 @@ def _cell_edges(name: str, cell: Mapping[str, Any]) -> Iterable[tuple[Any, Any]]
             if not (clk_enable >> p) & 1:
                 sources = conn["RD_ADDR"][p * abits : (p + 1) * abits] + conn["RD_EN"][p : p + 1]
             elif kind == "$mem_v2":
-                sources = conn["RD_ARST"][p : p + 1]
+                sources = conn["RD_ARST"][p : p + 1] + conn["RD_CLK"][p : p + 1]
             else:
-                sources = []
+                sources = conn["RD_CLK"][p : p + 1]
+            # A write clock changes what an asynchronous port reads in the same cycle.
+            sources = sources + list(conn.get("WR_CLK", ()))
             edges += [(b, o) for b in sources for o in data]
         return edges
     raise CombPathError(f"cell {name} of type {kind}: not modelled by the combinational-path check")
@@ -527,6 +534,20 @@ class PropertyResult:
         return "FAILED: " + "; ".join(self.failures)
 
 
+def expectation_failures(label: str, report, *, expected: str | None = None) -> list[str]:
+    """Why ``report`` (one output stream of block variant ``label``) breaks its expectation
+    (``expected``, default :data:`EXPECTED`): for ``"registered"``, each of ``valid`` and
+    ``payload`` that a ``ready`` reaches, with one path; nothing for ``"allowed"``."""
+    if (expected or EXPECTED.get((label, report.port))) != "registered":
+        return []
+    failures = []
+    for what, sources in (("valid", report.valid_from), ("payload", report.payload_from)):
+        if sources:
+            source, path = next(iter(sources.items()))
+            failures.append(f"{label}.{report.port}.{what} depends on {source}.ready: {' <- '.join(path[::-1])}")
+    return failures
+
+
 def check_variant(label: str, block: str, params: Mapping[str, Any], result: PropertyResult, **options) -> None:
     """Analyse one block variant into ``result`` (ports, connections, failures)."""
     from rtl_gen.registry import get_block
@@ -535,9 +556,7 @@ def check_variant(label: str, block: str, params: Mapping[str, Any], result: Pro
     netlist = Netlist(netlists(component, **options))
     for r in analyse(component, label, netlist=netlist):
         result.ports.append(r)
-        if EXPECTED.get((label, r.port)) == "registered" and not r.valid_registered:
-            source, path = next(iter(r.valid_from.items()))
-            result.failures.append(f"{label}.{r.port}.valid depends on {source}.ready: {' <- '.join(path[::-1])}")
+        result.failures += expectation_failures(label, r)
     for owner, sink, source, parts, what in CONNECTIONS.get(block, lambda _c: ())(component):
         try:
             check_connection(owner, sink, source, parts=parts, where=f"{label}: {what}")

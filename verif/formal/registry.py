@@ -210,6 +210,12 @@ PROPERTIES: dict[str, FormalProperty] = {
                     "remove_other_entry", "response.rd_carries_the_address", _parts(buffer="remove_other_entry"), 28
                 ),
                 Mutation("beats_late_by_one", "response.beats_leave_with_the_id", _parts(tagger="late_by_one"), 28),
+                Mutation(
+                    "restart_recovery",
+                    "response.recovery_only_after_a_reset",
+                    _parts(refresh="restart_recovery"),
+                    recovery_cycles(FORMAL_TIMING, FORMAL_GEOMETRY) + 4,
+                ),
             ),
         ),
         FormalProperty(

@@ -268,7 +268,15 @@ class SchedulerDDR4Spec(FormalSpec):
         self.cover(m, "cover.reset_with_requests_buffered", ResetSignal() & recovered & buffered)
 
         if self.response_bound is not None:
-            self._bounded_response(m, dut, recovered=recovered, since_rd_rank=since_rd_rank)
+            # The response clocks pause during the recovery after a reset, counted by the
+            # spec itself (not by the design's ``left``, which an invariant ties to it).
+            since_reset = Signal(range(total + 1), name="since_reset")
+            with m.If(since_reset != total):
+                m.d.sync += since_reset.eq(since_reset + 1)
+            self._bounded_response(m, dut, recovered=since_reset == total, since_rd_rank=since_rd_rank)
+            # The scheduler is in its recovery exactly the recovery's length after a reset: it
+            # cannot pause service (and these clocks) on its own.
+            self.check(m, "response.recovery_only_after_a_reset", left == total - since_reset)
 
         # ---- strengthening invariants -----------------------------------------------------------
         if not self.invariants:
