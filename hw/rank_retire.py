@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -92,12 +94,17 @@ class RankRetire(wiring.Component):
     Latency: a ready line's first beat is on ``beat`` in the cycle its operation is at the
     head of ``op``; a weighted 8-bit row's first beat ``mul_latency + 1`` cycles after.
 
-    ``mutation`` (tests only, default ``None``): ``"eop_ignores_drain_ready"`` takes an EOP
-    off ``op`` whether or not ``drain`` took it.
+    ``registers`` (set by :meth:`elaborate`, for the formal specs of ``verif/formal``):
+    ``k`` (line of a fp32 lookup), ``j`` (beat within the line), ``group`` (beat of an 8-bit
+    row), ``pos`` and the state flags ``running``, ``streaming_q8`` and ``releasing``. ``mutation`` (tests
+    only, default ``None``): ``"eop_ignores_drain_ready"`` takes an EOP off ``op`` whether or
+    not ``drain`` took it; ``"skip_last_line"`` ends a fp32 lookup one line early;
+    ``"q8_one_beat_short"`` ends an 8-bit row one beat early; ``"beat_without_op"`` offers
+    fp32 beats with no operation at the head; ``"tag_zero"`` sends every beat to tag 0.
     """
 
     #: Test-only deliberate bugs (``mutation``), to show that the formal properties bite.
-    MUTATIONS = ("eop_ignores_drain_ready",)
+    MUTATIONS = ("eop_ignores_drain_ready", "skip_last_line", "q8_one_beat_short", "beat_without_op", "tag_zero")
 
     def __init__(
         self,
@@ -201,9 +208,9 @@ class RankRetire(wiring.Component):
         group = Signal(10)  # datapath beat of the 8-bit row
         line_bits_of_pos = (line_bytes - 1).bit_length()
         q_bytes = line.word_select(pos[:line_bits_of_pos] >> shift, 8 * lanes)
-        m.d.comb += out.tag.eq(op.tag)
+        m.d.comb += out.tag.eq(op.tag if self._mutation != "tag_zero" else 0)
 
-        with m.FSM(name="retire"):
+        with m.FSM(name="retire") as fsm:
             with m.State("RUN"):
                 # fp32 lookups and EOPs are handled in this state, so that one operation
                 # follows another with no bubble: the datapath takes a beat every cycle.
@@ -221,7 +228,7 @@ class RankRetire(wiring.Component):
                         # a NaN stays a NaN), so the row streams without a prologue.
                         m.d.sync += [scale_w.eq(line[0:32]), bias_w.eq(line[32:64])]
                         m.next = "STREAM_Q8"
-                with m.Elif(self.op.valid & ~quantised):
+                with m.Elif((self.op.valid if self._mutation != "beat_without_op" else 1) & ~quantised):
                     m.d.comb += [
                         self.beat.valid.eq(self.line_ready),
                         out.beat.eq(k * beats_per_line + j),
@@ -237,7 +244,8 @@ class RankRetire(wiring.Component):
                         with m.If(j == beats_per_line - 1):
                             m.d.comb += self.free.eq(1)
                             m.d.sync += [j.eq(0), k.eq(k + 1)]
-                            with m.If(k + 1 == op.vsize):
+                            last_line = k + 1 == op.vsize if self._mutation != "skip_last_line" else k + 2 >= op.vsize
+                            with m.If(last_line):
                                 m.d.comb += self.op.ready.eq(1)
                                 m.d.sync += k.eq(0)
             with m.State("PROLOGUE_WAIT"):
@@ -262,7 +270,7 @@ class RankRetire(wiring.Component):
                     m.d.sync += [pos.eq(pos + lanes), group.eq(group + 1)]
                     with m.If((pos + lanes)[line_bits_of_pos:] != pos[line_bits_of_pos:]):
                         m.d.comb += self.free.eq(1)  # leaving this line
-                    with m.If(group + 1 >= op.q8_beats):
+                    with m.If(group + (1 if self._mutation != "q8_one_beat_short" else 2) >= op.q8_beats):
                         m.next = "FREE"
             with m.State("FREE"):
                 # Release the row's lines not released while streaming.
@@ -274,4 +282,13 @@ class RankRetire(wiring.Component):
                 with m.Else():
                     # Only once its data is in: the slot is reused as soon as it is free.
                     m.d.comb += self.free.eq(self.line_ready)
+        self.registers = SimpleNamespace(
+            k=k,
+            j=j,
+            group=group,
+            pos=pos,
+            running=fsm.ongoing("RUN"),
+            streaming_q8=fsm.ongoing("STREAM_Q8"),
+            releasing=fsm.ongoing("FREE"),
+        )
         return m

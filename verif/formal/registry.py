@@ -352,6 +352,32 @@ PROPERTIES: dict[str, FormalProperty] = {
             ),
         ),
         FormalProperty(
+            name="retire_exactly_once",
+            summary="RankRetire (4 lanes): every well-formed operation leaves the queue exactly when all its beats "
+            "were taken (fp32: vsize x 4 beats and vsize releases; 8-bit: q8_beats; EOP: none, with its drain), no "
+            "beat without its operation, every beat with its tag",
+            spec=RetireDrainSpec,
+            spec_args={"exactly_once": True},
+            checks=(Check("prove", 2), Check("cover", 16)),
+            deep_checks=(),
+            mutations=(
+                Mutation(
+                    "skip_last_line",
+                    "retire.fp32_lookup_after_all_its_beats",
+                    {"mutation": "skip_last_line"},
+                    12,
+                ),
+                Mutation(
+                    "q8_one_beat_short", "retire.q8_row_after_all_its_beats", {"mutation": "q8_one_beat_short"}, 12
+                ),
+                Mutation("beat_without_op", "retire.no_beat_without_its_operation", {"mutation": "beat_without_op"}, 4),
+                Mutation("tag_zero", "retire.beat_carries_the_tag", {"mutation": "tag_zero"}, 4),
+                Mutation(
+                    "eop_ignores_drain_ready", "retire.eop_with_its_drain", {"mutation": "eop_ignores_drain_ready"}, 4
+                ),
+            ),
+        ),
+        FormalProperty(
             name="pipeline_streams",
             summary="uint_adder (4 bits), fp32_add, fp32_mul (latency 2): stream rule on the output; uint_adder: "
             "every result is the oldest sum in flight, none lost, duplicated or reordered",
