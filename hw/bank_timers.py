@@ -9,6 +9,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, DDR4Timing, DramCommand, line_address_layout
+from .params import check_mutation
 
 __all__ = ["BankTimers"]
 
@@ -92,9 +93,7 @@ class BankTimers(wiring.Component):
         geometry: DDR4Geometry = DDR4Geometry(),
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):

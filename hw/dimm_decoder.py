@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from .isa import LOOKUP_OPCODES, NMP_INST_LAYOUT, Opcode
 from .logic import count_events
-from .params import check_choice
+from .params import check_choice, check_mutation
 
 __all__ = ["DimmDecoder"]
 
@@ -74,9 +74,7 @@ class DimmDecoder(wiring.Component):
 
     def __init__(self, *, ranks: int, mutation: str | None = None):
         check_choice("ranks", ranks, RANKS)
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         self._ranks = ranks
         super().__init__(
             {

@@ -13,7 +13,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_latency
+from .params import check_latency, check_mutation
 from .pipeline import Step, stream_pipeline, wire
 
 __all__ = [
@@ -280,9 +280,7 @@ class FP32Adder(wiring.Component):
 
     def __init__(self, *, latency: int = 3, mutation: str | None = None):
         check_latency("latency", latency)
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         self._latency = latency
         super().__init__(
             {

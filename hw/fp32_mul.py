@@ -16,7 +16,7 @@ from .fp32_add import (
     shift_right_sticky,
     unpack_fp32,
 )
-from .params import check_latency
+from .params import check_latency, check_mutation
 from .pipeline import Step, stream_pipeline, wire
 
 __all__ = ["FP32Multiplier"]
@@ -142,9 +142,7 @@ class FP32Multiplier(wiring.Component):
 
     def __init__(self, *, latency: int = 4, mutation: str | None = None):
         check_latency("latency", latency)
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         self._latency = latency
         super().__init__(
             {

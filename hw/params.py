@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["check_choice", "check_int", "check_latency", "check_power_of_two"]
+__all__ = ["check_choice", "check_int", "check_latency", "check_mutation", "check_power_of_two"]
 
 
 def check_int(name: str, value, low: int, high: int) -> int:
@@ -22,6 +22,14 @@ def check_choice(name: str, value, choices) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
+
+
+def check_mutation(mutation, choices) -> str | None:
+    """``mutation`` if it is ``None`` or one of ``choices`` (a part's test-only
+    ``MUTATIONS``, which the formal proofs use to show that their properties bite)."""
+    if mutation is not None and mutation not in choices:
+        raise ValueError(f"mutation must be None or one of {choices}, got {mutation!r}")
+    return mutation
 
 
 def check_power_of_two(name: str, value, low: int, high: int) -> int:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import data
 
+from .params import check_mutation
+
 __all__ = ["Step", "delay", "register_after", "stream_pipeline", "wire"]
 
 
@@ -84,8 +86,7 @@ def stream_pipeline(
     ``latency`` cycles, see the module docstring for where the registers go. Returns the
     valid bits of the register stages, first to last (for the formal specs).
     """
-    if mutation is not None and mutation not in MUTATIONS:
-        raise ValueError(f"mutation must be None or one of {MUTATIONS}, got {mutation!r}")
+    check_mutation(mutation, MUTATIONS)
     last = steps[-1].layout
     if last != o.payload.shape():
         raise ValueError(f"the last step's layout {last!r} is not the output payload's layout")

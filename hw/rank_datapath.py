@@ -13,7 +13,7 @@ from .fp32_add import FP32Adder
 from .fp32_mul import FP32Multiplier
 from .isa import EOP_LAYOUT
 from .logic import COUNTER_WIDTH, lowest_one_index
-from .params import check_choice, check_latency
+from .params import check_choice, check_latency, check_mutation
 from .pipeline import delay, wire
 
 __all__ = ["RankDatapath"]
@@ -115,9 +115,7 @@ class RankDatapath(wiring.Component):
         add_latency: int = 3,
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         check_choice("lanes", lanes, _LANES)
         if (
             not isinstance(max_elements, int)

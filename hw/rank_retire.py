@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from .ddr4 import DDR4Geometry
 from .fp32_mul import FP32Multiplier
 from .isa import EOP_LAYOUT, Q8_HEADER_BYTES, Opcode
-from .params import check_choice, check_int, check_latency
+from .params import check_choice, check_int, check_latency, check_mutation
 from .pipeline import wire
 from .rank_issue import LANES, op_layout
 
@@ -116,9 +116,7 @@ class RankRetire(wiring.Component):
         geometry: DDR4Geometry = DDR4Geometry(),
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         check_choice("lanes", lanes, LANES)
         check_int("max_elements", max_elements, lanes, 1023)
         if max_elements % lanes:

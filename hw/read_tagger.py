@@ -9,7 +9,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, DDR4Timing
-from .params import check_int
+from .params import check_int, check_mutation
 
 __all__ = ["ReadTagger"]
 
@@ -71,9 +71,7 @@ class ReadTagger(wiring.Component):
         id_width: int = 6,
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):

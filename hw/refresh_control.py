@@ -9,6 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, DDR4Timing, line_address_layout
+from .params import check_mutation
 
 __all__ = ["RefreshControl", "recovery_cycles", "recovery_wait"]
 
@@ -98,9 +99,7 @@ class RefreshControl(wiring.Component):
         geometry: DDR4Geometry = DDR4Geometry(),
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         if not isinstance(timing, DDR4Timing):
             raise TypeError(f"timing must be a DDR4Timing, got {timing!r}")
         if not isinstance(geometry, DDR4Geometry):

@@ -10,7 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, line_address_layout
-from .params import check_power_of_two
+from .params import check_mutation, check_power_of_two
 
 __all__ = ["ReorderBuffer", "line_request_layout"]
 
@@ -97,9 +97,7 @@ class ReorderBuffer(wiring.Component):
     )
 
     def __init__(self, *, rob_lines: int = 64, geometry: DDR4Geometry = DDR4Geometry(), mutation: str | None = None):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         check_power_of_two("rob_lines", rob_lines, 8, 256)
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")

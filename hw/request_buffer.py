@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from .ddr4 import DDR4Geometry, line_address_layout
 from .logic import lowest_one
-from .params import check_int
+from .params import check_int, check_mutation
 
 __all__ = ["Issue", "RequestBuffer", "RequestClass"]
 
@@ -118,9 +118,7 @@ class RequestBuffer(wiring.Component):
         starvation_limit: int = 64,
         mutation: str | None = None,
     ):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         if not isinstance(geometry, DDR4Geometry):
             raise TypeError(f"geometry must be a DDR4Geometry, got {geometry!r}")
         check_int("depth", depth, 2, 64)

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_int, check_latency
+from .params import check_int, check_latency, check_mutation
 
 __all__ = ["UIntAdder"]
 
@@ -38,9 +38,7 @@ class UIntAdder(wiring.Component):
     MUTATIONS = ("advance_ignores_ready",)
 
     def __init__(self, *, width: int = 8, latency: int = 1, mutation: str | None = None):
-        if mutation is not None and mutation not in self.MUTATIONS:
-            raise ValueError(f"mutation must be None or one of {self.MUTATIONS}, got {mutation!r}")
-        self._mutation = mutation
+        self._mutation = check_mutation(mutation, self.MUTATIONS)
         check_int("width", width, 1, 64)
         check_latency("latency", latency)
         self._width = width
