@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
+
+from hw.user_input import ArgumentParser, UsageError, writable_dir
 
 from .generate import generate
 from .registry import BlockError, block_names, get_block
@@ -14,10 +15,11 @@ from .toolchain import ToolchainError, setup_verilator
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m rtl_gen",
-        description="Generate Verilog for a RecNMP block. Writes DIR/BLOCK.v and DIR/BLOCK.json "
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="rtl_gen",
+        description="Generate Verilog for a RecNMP block (python -m rtl_gen, or recnmp-rtl-gen). "
+        "Writes DIR/BLOCK.v and DIR/BLOCK.json "
         "(module name, ports with direction and width, parameters, struct field layouts).",
         epilog="Example: python -m rtl_gen uint_adder -o out/ --param width=16 --param latency=2",
     )
@@ -84,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.block is None or args.output is None:
         parser.error("give a BLOCK and -o DIR, or --list")
     try:
-        generated = generate(args.block, args.output, _parse_params(args.block, args.param))
-    except (BlockError, ToolchainError) as exc:
+        params = _parse_params(args.block, args.param)
+        writable_dir("-o", args.output)
+        generated = generate(args.block, args.output, params)
+    except (BlockError, ToolchainError, UsageError) as exc:
         print(f"rtl_gen: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {generated.verilog_path} and {generated.json_path}")

@@ -20,6 +20,7 @@ import argparse
 import csv
 import dataclasses
 import functools
+import math
 import os
 import sys
 import time
@@ -30,12 +31,26 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.user_input import (
+    ArgumentParser,
+    OutputError,
+    UsageError,
+    fallback_path,
+    integer,
+    run_command,
+    writable_dir,
+    writable_file,
+)
+
 __all__ = ["EXPERIMENTS", "RunConfig", "batch_requests", "main", "run_config", "run_many", "sweep"]
 
 #: A hot-entry threshold no row reaches: no lookup allocates, the RankCache is unused.
 NO_CACHE = 1 << 40
 #: Index generators of :class:`RunConfig` (``sim_models.workloads``).
 GENERATORS = ("uniform", "zipf", "production_like")
+#: Upper bounds of :class:`RunConfig` fields: a run's arrays stay within this machine's memory
+#: (and the device's own limits: ``sw_driver.Device`` checks the topology and cache size).
+_UPPER_BOUNDS = {"batch": 1 << 20, "pooling": 1 << 16, "dim": 1 << 12, "rows": 1 << 32, "seed": 2**63 - 1}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,8 +110,36 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        for name, high in _UPPER_BOUNDS.items():
+            if getattr(self, name) > high:
+                raise ValueError(f"{name} must be at most {high}, got {getattr(self, name)!r}")
         if self.generator not in GENERATORS:
             raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        from .workloads import MODEL_SHAPES
+
+        if self.model not in MODEL_SHAPES:
+            raise ValueError(f"model must be one of {', '.join(MODEL_SHAPES)}, got {self.model!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not 0 < self.alpha < math.inf:
+            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}")
+
+    def device(self):
+        """The ``sw_driver.Device(backend="perf")`` of this configuration, without tables.
+
+        Raises ``ValueError`` naming the field the device does not take (a topology, a cache size).
+        """
+        from sw_driver import Device
+
+        return Device(
+            self.channels,
+            self.dimms_per_channel,
+            self.ranks_per_dimm,
+            "perf",
+            cache_size_bytes=self.cache_size_bytes,
+            page_colouring=self.page_colouring,
+            table_aware=self.table_aware,
+            hot_entry_threshold=NO_CACHE if not self.cache else (self.hot_entry_threshold or None),
+            backend_options={"values": False},
+        )
 
     @property
     def ranks(self) -> int:
@@ -146,8 +189,6 @@ def run_config(cfg: RunConfig, threads: int | None = None) -> dict:
     ``threads``: DIMMs the RecNMP model simulates in parallel (default: the CPU cores; the
     parallel runners use 1 per run, so that runs do not oversubscribe the cores).
     """
-    from sw_driver import Device
-
     from .workloads import model_workload
 
     options = {"alpha": cfg.alpha} if cfg.generator == "zipf" else {}
@@ -161,18 +202,7 @@ def run_config(cfg: RunConfig, threads: int | None = None) -> dict:
         dim=cfg.dim,
         **options,
     )
-    threshold = NO_CACHE if not cfg.cache else (cfg.hot_entry_threshold or None)
-    dev = Device(
-        cfg.channels,
-        cfg.dimms_per_channel,
-        cfg.ranks_per_dimm,
-        "perf",
-        cache_size_bytes=cfg.cache_size_bytes,
-        page_colouring=cfg.page_colouring,
-        table_aware=cfg.table_aware,
-        hot_entry_threshold=threshold,
-        backend_options={"values": False},
-    )
+    dev = cfg.device()
     for req in workload:
         dev.reserve_table(req.table, rows=req.rows, dim=req.dim)
     if threads is not None:
@@ -218,15 +248,17 @@ def run_many(
     pool of ``workers`` (default: the CPU cores; 1 runs in this process).
     """
     configs = list(configs)
+    for cfg in configs:  # every configuration's device before any run: a bad one must not cost the others
+        cfg.device()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     results: list[dict | None] = [None] * len(configs)
     single = functools.partial(run_config, threads=1)
     with _progress(len(configs), desc) as bar:
         if scheduler is not None:
-            from dask.distributed import Client, as_completed
+            from dask.distributed import as_completed
 
-            with Client(scheduler) as client:
+            with _dask_client(scheduler) as client:
                 futures = client.map(single, configs, pure=False)
                 index = {f.key: k for k, f in enumerate(futures)}
                 for future in as_completed(futures):
@@ -247,13 +279,49 @@ def run_many(
     return results
 
 
+#: Seconds to wait for a Dask scheduler before calling its address unreachable.
+SCHEDULER_TIMEOUT = 10
+
+
+def _dask_client(scheduler: str):
+    """A Dask client of ``scheduler``; ``UsageError`` naming it when it cannot be reached."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UsageError('--scheduler needs Dask distributed: pip install "recnmp[dask]"') from None
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--scheduler {scheduler!r}: not a scheduler address ({error})") from None
+    except (OSError, TimeoutError) as error:
+        reason = str(error) or type(error).__name__
+        raise UsageError(f"--scheduler {scheduler!r}: cannot connect within {SCHEDULER_TIMEOUT} s ({reason})") from None
+
+
 def write_csv(path: Path, rows: Iterable[dict]) -> Path:
+    """Write ``rows`` to ``path``; where that fails after the runs, to a temporary file named in the error.
+
+    Raises
+    ------
+    hw.user_input.OutputError
+        ``path`` could not be written: the message names the file that holds the rows instead.
+    """
     rows = list(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(target: Path) -> None:
+        with open(target, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    except OSError as error:
+        kept = fallback_path(path.name)
+        write(kept)
+        reason = error.strerror or error
+        raise OutputError(f"cannot write {str(path)!r} ({reason}); the results are in {kept}") from None
     return path
 
 
@@ -464,6 +532,7 @@ def run_experiment(
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r} (experiments: {', '.join(EXPERIMENTS)})")
     exp = EXPERIMENTS[name]
+    writable_dir("--out", out)  # before the runs: a typo must not cost them
     plan = exp.configs(base)
     rows = run_many([cfg for _, cfg in plan], workers=workers, desc=name)
     labelled = list(zip([label for label, _ in plan], rows))
@@ -482,6 +551,7 @@ def sweep(grid: dict[str, list], *, base: RunConfig = RunConfig(), out: Path, wo
     for name in names:
         combos = [{**c, name: v} for c in combos for v in grid[name]]
     configs = [dataclasses.replace(base, **c) for c in combos]
+    writable_file("--out", out)  # before the runs: a typo must not cost them
     return write_csv(Path(out), run_many(configs, workers=workers, scheduler=scheduler, desc="sweep"))
 
 
@@ -510,7 +580,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f.name for f in fields(RunConfig))
         + ")",
     )
-    parser.add_argument("--workers", type=int, default=None, help="parallel runs (default: the CPU cores)")
+    parser.add_argument("--workers", type=integer(1), default=None, help="parallel runs (default: the CPU cores)")
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -524,7 +594,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a fixed field")
     parser.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the CSV to write (default sweep.csv)")
-    parser.add_argument("--workers", type=int, default=None, help="local parallel runs (default: the CPU cores)")
+    parser.add_argument("--workers", type=integer(1), default=None, help="local parallel runs (default: the CPU cores)")
     parser.add_argument(
         "--scheduler", default=None, help="Dask distributed scheduler address (tcp://host:8786): run on that cluster"
     )
@@ -552,15 +622,12 @@ def sweep_command(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m sim_models.experiments", description="Run one of the paper's experiments on the models."
     )
     add_experiment_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return experiment_command(args)
-    except ValueError as error:
-        parser.error(str(error))
+    return run_command(parser.prog, lambda: experiment_command(args))
 
 
 if __name__ == "__main__":

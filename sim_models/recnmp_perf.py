@@ -321,7 +321,8 @@ class RecNMPPerfModel:
         # The recovery after reset, before the call: a PRE to every bank and one REF.
         counters[:, COUNTERS.index("pres")] += g.banks
         counters[:, COUNTERS.index("refs")] += 1
-        return DimmPerf(int(cycles), packet_end, counters)
+        # A DIMM given no instruction has no first instruction to count from: 0, as the RTL.
+        return DimmPerf(int(cycles) if len(insts) else 0, packet_end, counters)
 
     def run(self, call) -> PerfResult:
         """Every DIMM's stream of a compiled call (``sw_driver.compiler.CompiledCall``)."""

@@ -410,7 +410,7 @@ class _Args(NamedTuple):
 
 def validate_inputs(table, indices, lengths, offsets, include_last_offset, weights, mode) -> _Args:
     """Check the arguments of :func:`sls` (the messages every caller reports) and normalise them."""
-    if mode not in ("sum", "mean"):
+    if not isinstance(mode, str) or mode not in ("sum", "mean"):
         raise ValueError(f"mode must be 'sum' or 'mean', got {mode!r}")
     if not isinstance(include_last_offset, bool | np.bool_):
         raise TypeError(f"include_last_offset must be a bool, got {include_last_offset!r}")

@@ -35,11 +35,12 @@ workload from the command line (``docs/workloads.md``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from hw.user_input import ArgumentParser, UsageError, integer, number, run_command, writable_file
 
 from .host_reads import host_reads
 
@@ -316,38 +317,49 @@ def ramulator2_address_mapper(address_map) -> str:
 
 def main(argv=None) -> int:
     """``python -m sim_models.trace_export``: write the traces of one batch of a model workload."""
-    from sw_driver import Device
+    from .workloads import DEFAULT_DIM, DEFAULT_STATS_PATH, MODEL_SHAPES
 
-    from .workloads import DEFAULT_DIM, DEFAULT_STATS_PATH, MODEL_SHAPES, load_model_tables, model_workload
-
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m sim_models.trace_export",
         description="Write the host-baseline read stream of a model workload as DRAMsim3 / Ramulator 2 traces.",
     )
     parser.add_argument("--model", default="RMC1-small", choices=list(MODEL_SHAPES))
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--pooling", type=int, default=None, help="lookups per bag (default: the model's 20-60)")
-    parser.add_argument("--rows", type=int, default=None, help="rows per table (default: the model's 1 M)")
-    parser.add_argument("--dim", type=int, default=DEFAULT_DIM, help="fp32 values per row")
+    parser.add_argument("--batch", type=integer(1), default=16)
+    parser.add_argument("--pooling", type=integer(1), default=None, help="lookups per bag (default: the model's 20-60)")
+    parser.add_argument("--rows", type=integer(1), default=None, help="rows per table (default: the model's 1 M)")
+    parser.add_argument("--dim", type=integer(1), default=DEFAULT_DIM, help="fp32 values per row")
     parser.add_argument("--generator", default="uniform", choices=["uniform", "zipf", "production_like"])
-    parser.add_argument("--alpha", type=float, default=1.0, help="Zipf exponent")
+    parser.add_argument("--alpha", type=number(0.0, 100.0), default=1.0, help="Zipf exponent")
     parser.add_argument("--stats", default=str(DEFAULT_STATS_PATH), help="locality statistics (production_like)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--dimms", type=int, default=1, help="DIMMs per channel")
-    parser.add_argument("--ranks", type=int, default=2, help="ranks per DIMM")
+    parser.add_argument("--seed", type=integer(0, 2**63 - 1), default=0)
+    parser.add_argument("--channels", type=integer(1), default=1)
+    parser.add_argument("--dimms", type=integer(1), default=1, help="DIMMs per channel")
+    parser.add_argument("--ranks", type=integer(1), default=2, help="ranks per DIMM")
     parser.add_argument("--page-colouring", action="store_true")
     parser.add_argument(
         "--address-map",
         help="field order LSB first, comma-separated (default: the driver's byte,column,channel,dimm,rank,"
         "bank_group,bank,row; byte,column,row,bank,bank_group,rank,dimm,channel matches Ramulator 2's ChRaBaRoCo)",
     )
-    parser.add_argument("--interval", type=int, default=0, help="DRAMsim3 cycle column: read i at cycle i * interval")
+    parser.add_argument(
+        "--interval", type=integer(0), default=0, help="DRAMsim3 cycle column: read i at cycle i * interval"
+    )
     parser.add_argument("--dramsim3", help="DRAMsim3 trace to write")
     parser.add_argument("--ramulator2", help="Ramulator 2 load/store trace to write")
     args = parser.parse_args(argv)
     if args.dramsim3 is None and args.ramulator2 is None:
         parser.error("give --dramsim3 PATH and/or --ramulator2 PATH")
+    return run_command(parser.prog, lambda: _export(args))
+
+
+def _export(args) -> int:
+    from sw_driver import Device
+
+    from .workloads import load_model_tables, model_workload
+
+    for option, path in (("--dramsim3", args.dramsim3), ("--ramulator2", args.ramulator2)):
+        if path is not None:
+            writable_file(option, path)
     options = {"zipf": {"alpha": args.alpha}, "production_like": {"stats": args.stats}}.get(args.generator, {})
     try:
         workload = model_workload(
@@ -370,9 +382,8 @@ def main(argv=None) -> int:
             ramulator2=args.ramulator2,
             interval=args.interval,
         )
-    except (KeyError, TypeError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (KeyError, TypeError, OSError) as error:  # a missing --stats file, a bad shape
+        raise UsageError(str(error)) from None
     lookups = sum(w.indices.size for w in workload)
     print(f"{lookups} lookups, {reads} reads of 64 B")
     status = 0

@@ -22,6 +22,7 @@ then resets its row-buffer and ``Q8_ELEMENTS`` models before compiling for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Protocol
@@ -115,6 +116,8 @@ class Backend(Protocol):
 
 def make_backend(name: str, config: BackendConfig, options: dict | None = None) -> Backend:
     """The backend called ``name`` (:data:`BACKENDS`), given its own ``options``."""
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"backend_options must be a dict of option names to values, got {options!r}")
     options = dict(options or {})
     if name == "golden" and not options:
         return GoldenBackend(config)

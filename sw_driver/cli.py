@@ -18,21 +18,28 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.user_input import ArgumentParser, UsageError, integer, number, run_command, writable_dir, writable_file
+
 __all__ = ["main"]
 
 OPERATORS = ("sum", "wsum", "sum_q8", "wsum_q8")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Bounds of ``recnmp demo``: a table the host holds twice in memory (values and device
+#: image), and a batch the RTL simulates in minutes, not days.
+DEMO_MAX_ROWS = 1 << 20
+DEMO_MAX_LOOKUPS = 1 << 20
+_MAX_SEED = 2**63 - 1
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _cache_kib(text: str) -> int:
+    value = integer(8, 1024)(text)
+    if value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two from 8 to 1024, got {text!r}")
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="recnmp",
         description=__doc__.split("\n\n")[1].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -64,29 +71,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--dim",
-        type=_positive,
+        type=integer(1, 256),
         default=32,
         help="D, elements per row: fp32 up to 112, 8-bit up to 256 (default 32 = 128 B rows)",
     )
-    demo.add_argument("--rows", type=_positive, default=4096, help="rows of the table (default 4096)")
-    demo.add_argument("--batch", type=_positive, default=32, help="bags (samples) in the batch (default 32)")
-    demo.add_argument("--pooling", type=_positive, default=20, help="lookups per bag (default 20)")
-    demo.add_argument("--hot-rows", type=int, default=64, help="rows that take --hot-share of the lookups (default 64)")
-    demo.add_argument("--hot-share", type=float, default=0.5, help="share of lookups to hot rows (default 0.5)")
+    demo.add_argument(
+        "--rows",
+        type=integer(1, DEMO_MAX_ROWS),
+        default=4096,
+        help=f"rows of the table, up to {DEMO_MAX_ROWS} (default 4096)",
+    )
+    demo.add_argument(
+        "--batch",
+        type=integer(1, DEMO_MAX_LOOKUPS),
+        default=32,
+        help=f"bags (samples) in the batch; batch x pooling up to {DEMO_MAX_LOOKUPS} lookups (default 32)",
+    )
+    demo.add_argument("--pooling", type=integer(1, DEMO_MAX_LOOKUPS), default=20, help="lookups per bag (default 20)")
+    demo.add_argument(
+        "--hot-rows",
+        type=integer(1, DEMO_MAX_ROWS),
+        default=64,
+        help="rows that take --hot-share of the lookups (default 64)",
+    )
+    demo.add_argument(
+        "--hot-share", type=number(0.0, 1.0), default=0.5, help="share of lookups to hot rows, 0 to 1 (default 0.5)"
+    )
     demo.add_argument(
         "--hot-threshold",
-        type=int,
+        type=integer(0, DEMO_MAX_LOOKUPS),
         default=2,
         help="hot-entry profiling: cache rows used at least this often in the batch; 0 caches every row (default 2)",
     )
-    demo.add_argument("--cache-kib", type=int, default=128, help="RankCache size per rank in KiB (default 128)")
+    demo.add_argument(
+        "--cache-kib",
+        type=_cache_kib,
+        default=128,
+        help="RankCache size per rank in KiB, a power of two from 8 to 1024 (default 128)",
+    )
     demo.add_argument(
         "--calls",
-        type=_positive,
+        type=integer(1, DEMO_MAX_LOOKUPS),
         default=4,
         help="split the batch into this many calls (progress is shown per call; default 4)",
     )
-    demo.add_argument("--seed", type=int, default=1, help="random seed of table and indices (default 1)")
+    demo.add_argument(
+        "--seed", type=integer(0, _MAX_SEED), default=1, help="random seed of table and indices (default 1)"
+    )
     demo.add_argument(
         "--waves", action="store_true", help="record FST waveforms (a separate build); the file is printed"
     )
@@ -98,12 +129,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the project's pytest regression. With --waves, tests that fail are run again with "
         "FST waveform recording and the waveform files are listed.",
     )
-    regress.add_argument("--seed", type=int, help="seed of every random test (RECNMP_SEED); default: fixed seeds")
+    regress.add_argument(
+        "--seed", type=integer(0, _MAX_SEED), help="seed of every random test (RECNMP_SEED); default: fixed seeds"
+    )
     regress.add_argument("-k", dest="select", metavar="EXPR", help="select tests by name (pytest -k)")
     regress.add_argument(
         "-m", dest="marker", metavar="MARKEXPR", help="select by marker, e.g. 'rtl' or 'not rtl' (pytest -m)"
     )
-    regress.add_argument("-n", dest="workers", type=int, default=2, help="parallel workers (default 2)")
+    regress.add_argument(
+        "-n", dest="workers", type=integer(0, 256), default=2, help="parallel workers, 0 for none (default 2)"
+    )
     regress.add_argument("--waves", action="store_true", help="rerun failing tests with FST waveforms")
     regress.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
 
@@ -155,6 +190,17 @@ def demo(args) -> int:
 
     from . import Device
 
+    # Everything a user typed is checked before the Verilator build and the simulation.
+    if args.batch * args.pooling > DEMO_MAX_LOOKUPS:
+        raise UsageError(
+            f"--batch {args.batch} x --pooling {args.pooling} is {args.batch * args.pooling} lookups, "
+            f"more than the demo's {DEMO_MAX_LOOKUPS}"
+        )
+    if args.dram_trace is not None:
+        writable_file("--dram-trace", args.dram_trace)
+    from verif.runner import build_root
+
+    writable_dir("the build folder (RECNMP_SIM_BUILD)", build_root())
     if args.waves:
         os.environ["WAVES"] = "1"
     rng = np.random.default_rng(args.seed)
@@ -167,14 +213,10 @@ def demo(args) -> int:
         cache_size_bytes=args.cache_kib * 1024,
         hot_entry_threshold=args.hot_threshold or None,
     )
-    try:
-        rtl = Device(backend="rtl", dram_trace=args.dram_trace, **config)
-        golden = Device(backend="golden", **config)
-        for dev in (rtl, golden):
-            dev.load_table("demo", table)
-    except (ValueError, TypeError) as error:
-        print(f"recnmp demo: {error}", file=sys.stderr)
-        return 2
+    rtl = Device(backend="rtl", dram_trace=args.dram_trace, **config)
+    golden = Device(backend="golden", **config)
+    for dev in (rtl, golden):
+        dev.load_table("demo", table)
     indices, lengths = _demo_indices(rng, args)
     weights = rng.standard_normal(indices.size).astype(np.float32) if weighted else None
     print(
@@ -224,6 +266,10 @@ def demo(args) -> int:
 
 
 def regress(args) -> int:
+    if args.waves:
+        from verif.runner import build_root
+
+        writable_dir("the build folder of --waves (RECNMP_SIM_BUILD)", build_root())
     command = [sys.executable, "-m", "pytest", "-n", str(args.workers)]
     if args.select:
         command += ["-k", args.select]
@@ -250,30 +296,19 @@ def regress(args) -> int:
     return status
 
 
-def _models(command):
-    """``recnmp experiment`` / ``recnmp sweep``: bad configuration values end with a one-line error."""
-
-    def run(args) -> int:
-        try:
-            return command(args)
-        except (KeyError, ValueError, TypeError) as error:
-            print(f"recnmp {args.command}: {error}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> int:
     from sim_models import experiments
 
-    args = _parser().parse_args(argv)
-    return {
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = {
         "demo": demo,
         "regress": regress,
-        "experiment": _models(experiments.experiment_command),
-        "sweep": _models(experiments.sweep_command),
+        "experiment": experiments.experiment_command,
+        "sweep": experiments.sweep_command,
         "formal": _formal,
-    }[args.command](args)
+    }[args.command]
+    return run_command(f"{parser.prog} {args.command}", lambda: command(args))
 
 
 def _formal(args) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.fp32_add import QUIET_NAN
 from hw.params import check_power_of_two
+from hw.user_input import writable_file
 
 from . import pu
 from .address_map import DEFAULT_ORDER, AddressMap
@@ -25,6 +26,8 @@ __all__ = ["Device"]
 
 _MAX_CHANNELS = 16
 _MAX_DIMMS_PER_CHANNEL = 8
+_MAX_RESERVED_ROWS = 1 << 40
+_MAX_RESERVED_DIM = 1 << 16
 
 
 def _check_count(name: str, value, high: int) -> int:
@@ -77,7 +80,8 @@ class Device:
     table_aware : bool, default True
         Group the requests of a call by table (:mod:`sw_driver.compiler`).
     dram_trace : str or os.PathLike, optional
-        Where the ``"rtl"`` backend writes its DRAM command trace; stored, unused by ``"golden"``.
+        Where the ``"rtl"`` backend writes its DRAM command trace (checked writable here);
+        stored, unused by ``"golden"``.
     geometry : hw.ddr4.DDR4Geometry
         One rank's shape (a smaller one gives a small device, e.g. for tests; golden only).
     backend_options : dict, optional
@@ -141,6 +145,8 @@ class Device:
         self.hot_entry_threshold = None if hot_entry_threshold is None else int(hot_entry_threshold)
         if dram_trace is not None and not isinstance(dram_trace, str | os.PathLike):
             raise ValueError(f"dram_trace must be a path (str or os.PathLike) or None, got {dram_trace!r}")
+        if dram_trace is not None:
+            writable_file("dram_trace", dram_trace)  # now, not after the first simulation
         self.dram_trace = dram_trace
 
         self.backend_name = backend
@@ -254,9 +260,11 @@ class Device:
         reads a reserved table on a backend that computes results raises ``ValueError``.
         """
         self._check_new_name(name)
-        for what, value in (("rows", rows), ("dim", dim)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        # Bounds far beyond any device (whose memory and PU then give the precise reason), so
+        # that the stand-in array below can be shaped.
+        for what, value, high in (("rows", rows, _MAX_RESERVED_ROWS), ("dim", dim, _MAX_RESERVED_DIM)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= high:
+                raise ValueError(f"{what} must be an int from 1 to {high}, got {value!r}")
         quantized = _check_bool("quantized", quantized)
         columns = int(dim) + (pu.Q8_HEADER_BYTES if quantized else 0)
         shape_only = np.broadcast_to(np.zeros((1, columns), np.uint8 if quantized else np.float32), (rows, columns))

@@ -70,9 +70,15 @@ class RtlBackend:
         The device (ranks per DIMM, timing, cache size, lanes, ...).
     inst_stall, result_stall : float
         Probability of a pause on the instruction stream (on top of the transport throttle)
-        and of backpressure on the result stream, per cycle (default 0: full speed).
+        and of backpressure on the result stream, per cycle, in ``[0, 1)`` (default 0: full
+        speed).
     seed : int
-        Seed of those pauses.
+        Seed of those pauses, from 0 to 2**62 (each DIMM's is ``seed`` + its index).
+
+    Raises
+    ------
+    ValueError
+        An option of the wrong type or out of range; the message names it.
     """
 
     name = "rtl"
@@ -82,10 +88,15 @@ class RtlBackend:
         if config.geometry != DDR4Geometry():
             raise ValueError("the rtl backend simulates full DDR4 ranks: use the default geometry")
         for name, value in (("inst_stall", inst_stall), ("result_stall", result_stall)):
+            if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+                raise ValueError(f"backend option {name!r} must be a number in [0, 1), got {value!r}")
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+                raise ValueError(f"backend option {name!r} must be in [0, 1), got {value!r}")
+        seed_high = 2**62  # with a DIMM's index added, still an int64 in the job file
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= seed_high:
+            raise ValueError(f"backend option 'seed' must be an integer from 0 to {seed_high}, got {seed!r}")
         self.config = config
-        self.inst_stall, self.result_stall, self.seed = inst_stall, result_stall, seed
+        self.inst_stall, self.result_stall, self.seed = float(inst_stall), float(result_stall), int(seed)
         self.params = {
             "ranks": config.ranks_per_dimm,
             "cache_size_bytes": config.cache_size_bytes,

@@ -123,6 +123,6 @@ def test_the_sweep_command_line(tmp_path, capsys):
     status = main(["sweep", "--grid", "colour=1", "--out", str(tmp_path / "x.csv")])
     assert status == 2
     err = capsys.readouterr().err
-    assert "recnmp sweep: unknown configuration field 'colour' (fields: model, generator," in err
+    assert "recnmp sweep: error: unknown configuration field 'colour' (fields: model, generator," in err
     assert main(["experiment", "ranks", "--set", "batch=0", "--out", str(tmp_path)]) == 2
-    assert "recnmp experiment: batch must be" in capsys.readouterr().err
+    assert "recnmp experiment: error: batch must be" in capsys.readouterr().err

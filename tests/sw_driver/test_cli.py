@@ -38,7 +38,7 @@ def test_help_explains_every_demo_option():
     "args, words",
     [
         (["demo", "--ranks", "3"], "invalid choice: 3"),
-        (["demo", "--dim", "0"], "must be a positive integer, got 0"),
+        (["demo", "--dim", "0"], "must be an integer from 1 to 256, got '0'"),
         (["demo", "--op", "max"], "invalid choice: 'max'"),
         (["launch"], "invalid choice: 'launch'"),
     ],

@@ -296,7 +296,11 @@ BAD_DEVICES = [
         "backend option 'values' must be True or False, got 1",
     ),
     (dict(backend_options={"seed": 1}), ValueError, "backend 'golden' takes no backend_options, got ['seed']"),
-    (dict(backend="rtl", backend_options={"inst_stall": 1.0}), ValueError, "inst_stall must be in [0, 1), got 1.0"),
+    (
+        dict(backend="rtl", backend_options={"inst_stall": 1.0}),
+        ValueError,
+        "backend option 'inst_stall' must be in [0, 1), got 1.0",
+    ),
     (
         dict(backend="rtl", backend_options={"speed": 2}),
         ValueError,

@@ -96,7 +96,7 @@ def test_reserved_tables_run_only_without_values():
         r"backend_options=\{'values': False\} can run it",
     ):
         golden.sls("big", [1, 2], [2])
-    with pytest.raises(ValueError, match="rows must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="rows must be an int from 1 to 1099511627776, got 0"):
         golden.reserve_table("x", rows=0, dim=8)
     from sw_driver.errors import TableExistsError
 

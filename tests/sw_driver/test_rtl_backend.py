@@ -331,3 +331,13 @@ def test_dram_trace_lists_every_command(tmp_path):
             open_rows.pop(bank, None)
         elif row["command"] == "RD":
             assert open_rows.get(bank) == row["row"], row
+
+
+def test_a_call_without_instructions_takes_no_cycles_on_rtl_and_perf():
+    reports = []
+    for backend in ("rtl", "perf"):
+        dev = Device(backend=backend, cache_size_bytes=CACHE, ranks_per_dimm=2)
+        assert dev.run([]) == []
+        reports.append(dev.report)
+    assert [r.cycles for r in reports] == [0, 0]
+    assert reports[0].dram_commands == reports[1].dram_commands  # the recovery after reset only

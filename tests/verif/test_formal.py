@@ -14,6 +14,7 @@ import shutil
 
 import pytest
 
+from hw.user_input import UsageError
 from verif.formal import cli
 from verif.formal.params import FORMAL_GEOMETRY, FORMAL_TIMING, refresh_deadline, unchecked_timing
 from verif.formal.registry import PROPERTIES, run_check, run_mutation
@@ -113,8 +114,8 @@ def test_cli_lists_and_rejects_unknown_names(capsys):
     assert cli.run(parser.parse_args(["--list"])) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in PROPERTIES)
-    assert cli.run(parser.parse_args(["no_such_property"])) == 2
-    assert "unknown property no_such_property" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="^unknown property no_such_property; known: "):
+        cli.run(parser.parse_args(["no_such_property"]))
 
 
 def test_cli_runs_a_property(tmp_path, capsys):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
+
+from hw.user_input import UsageError, writable_dir
 
 from .registry import PROPERTIES, run_check, run_mutation
 from .runner import default_work_dir
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["SOLVERS", "add_arguments", "run"]
+
+#: The SMT solvers the SymbiYosys tasks are run with (both installed by the project).
+SOLVERS = ("yices", "z3")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="SymbiYosys work folder (default $RECNMP_FORMAL_BUILD or <tmp>/recnmp-formal)",
     )
-    parser.add_argument("--solver", default="yices", help="SMT solver of the smtbmc engine: yices (default) or z3")
+    parser.add_argument(
+        "--solver", choices=SOLVERS, default="yices", help="SMT solver of the smtbmc engine: yices (default) or z3"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the selected properties one task at a time; 0 when every one passed."""
+    """Run the selected properties one task at a time; 0 when every one passed.
+
+    Raises ``UsageError`` (before any task runs) for an unknown property, solver or an
+    unwritable folder.
+    """
     if args.list:
         for prop in PROPERTIES.values():
             python = ["python check" + (" (--deep)" if prop.deep_run else "")] if prop.run else []
@@ -58,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     unknown = [n for n in args.names if n not in PROPERTIES]
     if unknown:
-        print(f"recnmp formal: unknown property {', '.join(unknown)}; known: {', '.join(PROPERTIES)}", file=sys.stderr)
-        return 2
-    work_dir = args.work_dir or default_work_dir()
-    trace_dir = args.out or work_dir / "traces"
+        raise UsageError(f"unknown property {', '.join(unknown)}; known: {', '.join(PROPERTIES)}")
+    if args.solver not in SOLVERS:  # the command line's choices; this is for callers of run()
+        raise UsageError(f"--solver must be one of {', '.join(SOLVERS)}, got {args.solver!r}")
+    work_dir = writable_dir("--work-dir", args.work_dir or default_work_dir())
+    trace_dir = writable_dir("--out", args.out or work_dir / "traces")
     failed = []
     start = time.monotonic()
     for name in args.names or list(PROPERTIES):
