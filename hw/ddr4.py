@@ -37,8 +37,8 @@ class DDR4Timing:
     ``tBL`` is the burst length on the command clock (BL8 = 4 cycles); a rank delivers
     64 B in those 4 cycles, 16 B per cycle.
 
-    Validation (``ValueError`` naming the fields and values). Every field is a positive
-    integer, and these relations, which every JEDEC DDR4 speed bin satisfies, hold:
+    Validation (``ValueError`` naming the fields and values). Every field is an integer from
+    1 to :attr:`MAX_CYCLES`, and these relations, which every JEDEC DDR4 speed bin satisfies, hold:
 
     * ``tRC >= tRAS + tRP``; ``tCCD_S >= tBL`` (bursts do not overlap on the data bus);
     * ``tRAS >= tRCD + tRTP``: a row opened by an ACT can be read once and precharged
@@ -68,11 +68,17 @@ class DDR4Timing:
     tREFI: int = 9360  #: average refresh interval
     tRFC: int = 420  #: REF to next command (8 Gb)
 
+    #: The largest value of any field: 16 M cycles (14 ms at DDR4-2400), far beyond any DDR4
+    #: timing, and small enough for every counter the hardware sizes from it.
+    MAX_CYCLES = 1 << 24
+
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{f.name} must be a positive integer number of cycles, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= self.MAX_CYCLES:
+                raise ValueError(
+                    f"{f.name} must be an integer number of cycles from 1 to {self.MAX_CYCLES}, got {value!r}"
+                )
         if self.tRC < self.tRAS + self.tRP:
             raise ValueError(f"tRC ({self.tRC}) must be at least tRAS + tRP ({self.tRAS} + {self.tRP})")
         if self.tCCD_S < self.tBL:

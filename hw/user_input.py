@@ -97,14 +97,16 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _probe(option: str, path, folder: Path, probe: Callable[[], None]) -> None:
+def _cannot_write(option: str, path, error: OSError) -> UsageError:
+    return UsageError(f"{option} {str(path)!r}: cannot write there ({_describe(error)})")
+
+
+def _probe(folder: Path, probe: Callable[[], None]) -> None:
     """Create ``folder``, run ``probe``, then remove the folders this made: a check leaves nothing."""
     made = _missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe()
-    except OSError as error:
-        raise UsageError(f"{option} {str(path)!r}: cannot write there ({_describe(error)})") from None
     finally:
         for made_folder in made:
             try:
@@ -119,44 +121,58 @@ def writable_dir(option: str, path) -> Path:
     Raises
     ------
     UsageError
-        Naming ``option`` and ``path``: a file stands there, or the folder cannot be made
-        or written.
+        Naming ``option`` and ``path``: empty, a file stands there, or the folder cannot be
+        made or written (permissions, a name too long, a file on the way).
     """
-    folder = Path(path)
     if str(path) == "":
         raise UsageError(f"{option} '': give a folder")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{option} {str(path)!r}: is a file, not a folder")
+    folder = Path(path)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{option} {str(path)!r}: is a file, not a folder")
 
-    def probe():
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        def probe():
+            with tempfile.TemporaryFile(dir=folder):
+                pass
 
-    _probe(option, path, folder, probe)
+        _probe(folder, probe)
+    except OSError as error:
+        raise _cannot_write(option, path, error) from None
     return folder
 
 
 def writable_file(option: str, path) -> Path:
     """``path`` as a file that can be written; an existing file is not changed, nothing is left behind.
 
+    A symbolic link is followed: its target is what is checked (and later written).
+
     Raises
     ------
     UsageError
-        Naming ``option`` and ``path``: a folder stands there, or the file cannot be written.
+        Naming ``option`` and ``path``: empty, a folder stands there (or the path ends in a
+        slash), or the file cannot be written (permissions, a name too long, a file on the way).
     """
-    file = Path(path)
-    if str(path) == "" or file.is_dir():
-        raise UsageError(f"{option} {str(path)!r}: is a folder, not a file")
-    existed = file.exists()
+    text = str(path)
+    if text == "":
+        raise UsageError(f"{option} '': give a file")
+    if text.endswith(("/", os.sep)):
+        raise UsageError(f"{option} {text!r}: is a folder, not a file")
+    try:
+        file = Path(path).resolve() if Path(path).is_symlink() else Path(path)
+        if file.is_dir():
+            raise UsageError(f"{option} {text!r}: is a folder, not a file")
+        existed = file.exists()
 
-    def probe():
-        with open(file, "a"):
-            pass
-        if not existed:
-            file.unlink()
+        def probe():
+            with open(file, "a"):
+                pass
+            if not existed:
+                file.unlink()
 
-    _probe(option, path, file.parent, probe)
-    return file
+        _probe(file.parent, probe)
+    except OSError as error:
+        raise _cannot_write(option, path, error) from None
+    return Path(path)
 
 
 def fallback_path(name: str) -> Path:

@@ -50,7 +50,7 @@ NO_CACHE = 1 << 40
 GENERATORS = ("uniform", "zipf", "production_like")
 #: Upper bounds of :class:`RunConfig` fields: a run's arrays stay within this machine's memory
 #: (and the device's own limits: ``sw_driver.Device`` checks the topology and cache size).
-_UPPER_BOUNDS = {"batch": 1 << 20, "pooling": 1 << 16, "dim": 1 << 12, "rows": 1 << 32, "seed": 2**63 - 1}
+_UPPER_BOUNDS = {"batch": 1 << 20, "pooling": 1 << 10, "dim": 1 << 12, "rows": 1 << 32, "seed": 2**63 - 1}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +141,20 @@ class RunConfig:
             backend_options={"values": False},
         )
 
+    def check(self) -> None:
+        """What a run of this configuration would refuse, refused now, in a fraction of a
+        second: its device, the model's largest batch, and its tables' shapes and memory
+        (``Device.reserve_table``). A workload a generator cannot draw (more distinct rows
+        than a table holds) is still found only by the run.
+        """
+        _check_shape(
+            (self.channels, self.dimms_per_channel, self.ranks_per_dimm, self.cache_size_bytes),
+            self.model,
+            self.batch,
+            self.rows,
+            self.dim,
+        )
+
     @property
     def ranks(self) -> int:
         """Ranks of the whole system."""
@@ -169,6 +183,21 @@ class RunConfig:
                 f"got {text!r}"
             ) from None
         return text
+
+
+@functools.lru_cache(maxsize=256)
+def _check_shape(topology: tuple, model: str, batch: int, rows: int, dim: int) -> None:
+    from sw_driver import Device
+
+    from .workloads import MODEL_SHAPES
+
+    shape = MODEL_SHAPES[model]
+    if batch > shape.max_batch:
+        raise ValueError(f"batch must be at most {shape.max_batch} for {model}, got {batch}")
+    channels, dimms, ranks, cache = topology
+    dev = Device(channels, dimms, ranks, "perf", cache_size_bytes=cache, backend_options={"values": False})
+    for t in range(shape.tables):
+        dev.reserve_table(f"t{t}", rows=rows or shape.rows, dim=dim)
 
 
 def batch_requests(cfg: RunConfig, workload) -> list[dict]:
@@ -248,10 +277,12 @@ def run_many(
     pool of ``workers`` (default: the CPU cores; 1 runs in this process).
     """
     configs = list(configs)
-    for cfg in configs:  # every configuration's device before any run: a bad one must not cost the others
-        cfg.device()
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    for cfg in configs:  # every configuration before any run: a bad one must not cost the others
+        cfg.check()
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS
+    ):
+        raise ValueError(f"workers must be an int from 1 to {MAX_WORKERS}, got {workers!r}")
     results: list[dict | None] = [None] * len(configs)
     single = functools.partial(run_config, threads=1)
     with _progress(len(configs), desc) as bar:
@@ -279,6 +310,8 @@ def run_many(
     return results
 
 
+#: Local parallel runs at most (a process each).
+MAX_WORKERS = 256
 #: Seconds to wait for a Dask scheduler before calling its address unreachable.
 SCHEDULER_TIMEOUT = 10
 
@@ -580,7 +613,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f.name for f in fields(RunConfig))
         + ")",
     )
-    parser.add_argument("--workers", type=integer(1), default=None, help="parallel runs (default: the CPU cores)")
+    parser.add_argument(
+        "--workers", type=integer(1, MAX_WORKERS), default=None, help="parallel runs (default: the CPU cores)"
+    )
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -594,7 +629,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a fixed field")
     parser.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the CSV to write (default sweep.csv)")
-    parser.add_argument("--workers", type=integer(1), default=None, help="local parallel runs (default: the CPU cores)")
+    parser.add_argument(
+        "--workers", type=integer(1, MAX_WORKERS), default=None, help="local parallel runs (default: the CPU cores)"
+    )
     parser.add_argument(
         "--scheduler", default=None, help="Dask distributed scheduler address (tcp://host:8786): run on that cluster"
     )
@@ -615,7 +652,12 @@ def sweep_command(args) -> int:
         name, sep, text = item.partition("=")
         if not sep or not text:
             raise ValueError(f"--grid takes FIELD=V1,V2,..., got {item!r}")
+        if name in grid:
+            raise ValueError(f"--grid {name} is given twice: give its values once, comma-separated")
         grid[name] = [RunConfig.parse(name, v) for v in text.split(",")]
+    fixed = {item.partition("=")[0] for item in args.set}
+    if both := sorted(fixed & set(grid)):
+        raise ValueError(f"{both[0]} is both a --grid axis and a --set field: keep one")
     path = sweep(grid, base=_base_config(args.set), out=args.out, workers=args.workers, scheduler=args.scheduler)
     print(path)
     return 0

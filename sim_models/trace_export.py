@@ -151,7 +151,7 @@ def write_dramsim3_trace(path, call, address_map, *, interval: int = 0) -> int:
         Lines written (64 B reads).
     """
     reads = host_reads(call.lookups, address_map)
-    Path(path).write_bytes(dramsim3_text(reads, interval=interval))
+    _write(path, dramsim3_text(reads, interval=interval))
     return int(reads.size)
 
 
@@ -161,7 +161,7 @@ def write_ramulator2_trace(path, call, address_map) -> int:
     Parameters and return as :func:`write_dramsim3_trace`.
     """
     reads = host_reads(call.lookups, address_map)
-    Path(path).write_bytes(ramulator2_text(reads))
+    _write(path, ramulator2_text(reads))
     return int(reads.size)
 
 
@@ -185,9 +185,9 @@ def export_traces(device, requests, *, dramsim3=None, ramulator2=None, interval:
     """
     reads = host_reads(device.compile(requests).lookups, device.address_map)
     if dramsim3 is not None:
-        Path(dramsim3).write_bytes(dramsim3_text(reads, interval=interval))
+        _write(dramsim3, dramsim3_text(reads, interval=interval))
     if ramulator2 is not None:
-        Path(ramulator2).write_bytes(ramulator2_text(reads))
+        _write(ramulator2, ramulator2_text(reads))
     return int(reads.size)
 
 
@@ -312,6 +312,12 @@ def ramulator2_address_mapper(address_map) -> str:
     )
 
 
+def _write(path, text: bytes) -> None:
+    """Write a trace, creating its folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(text)
+
+
 # -- command line -------------------------------------------------------------------------------
 
 
@@ -324,17 +330,21 @@ def main(argv=None) -> int:
         description="Write the host-baseline read stream of a model workload as DRAMsim3 / Ramulator 2 traces.",
     )
     parser.add_argument("--model", default="RMC1-small", choices=list(MODEL_SHAPES))
-    parser.add_argument("--batch", type=integer(1), default=16)
-    parser.add_argument("--pooling", type=integer(1), default=None, help="lookups per bag (default: the model's 20-60)")
-    parser.add_argument("--rows", type=integer(1), default=None, help="rows per table (default: the model's 1 M)")
-    parser.add_argument("--dim", type=integer(1), default=DEFAULT_DIM, help="fp32 values per row")
+    parser.add_argument("--batch", type=integer(1, 1 << 20), default=16)
+    parser.add_argument(
+        "--pooling", type=integer(1, 1024), default=None, help="lookups per bag (default: the model's 20-60)"
+    )
+    parser.add_argument(
+        "--rows", type=integer(1, 1 << 32), default=None, help="rows per table (default: the model's 1 M)"
+    )
+    parser.add_argument("--dim", type=integer(1, 1 << 12), default=DEFAULT_DIM, help="fp32 values per row")
     parser.add_argument("--generator", default="uniform", choices=["uniform", "zipf", "production_like"])
     parser.add_argument("--alpha", type=number(0.0, 100.0), default=1.0, help="Zipf exponent")
     parser.add_argument("--stats", default=str(DEFAULT_STATS_PATH), help="locality statistics (production_like)")
     parser.add_argument("--seed", type=integer(0, 2**63 - 1), default=0)
-    parser.add_argument("--channels", type=integer(1), default=1)
-    parser.add_argument("--dimms", type=integer(1), default=1, help="DIMMs per channel")
-    parser.add_argument("--ranks", type=integer(1), default=2, help="ranks per DIMM")
+    parser.add_argument("--channels", type=integer(1, 16), default=1)
+    parser.add_argument("--dimms", type=integer(1, 8), default=1, help="DIMMs per channel")
+    parser.add_argument("--ranks", type=integer(1, 4), default=2, help="ranks per DIMM")
     parser.add_argument("--page-colouring", action="store_true")
     parser.add_argument(
         "--address-map",
@@ -342,13 +352,15 @@ def main(argv=None) -> int:
         "bank_group,bank,row; byte,column,row,bank,bank_group,rank,dimm,channel matches Ramulator 2's ChRaBaRoCo)",
     )
     parser.add_argument(
-        "--interval", type=integer(0), default=0, help="DRAMsim3 cycle column: read i at cycle i * interval"
+        "--interval", type=integer(0, 1 << 32), default=0, help="DRAMsim3 cycle column: read i at cycle i * interval"
     )
     parser.add_argument("--dramsim3", help="DRAMsim3 trace to write")
     parser.add_argument("--ramulator2", help="Ramulator 2 load/store trace to write")
     args = parser.parse_args(argv)
     if args.dramsim3 is None and args.ramulator2 is None:
         parser.error("give --dramsim3 PATH and/or --ramulator2 PATH")
+    if args.dramsim3 is not None and args.dramsim3 == args.ramulator2:
+        parser.error(f"--dramsim3 and --ramulator2 name the same file {args.dramsim3!r}")
     return run_command(parser.prog, lambda: _export(args))
 
 
@@ -360,6 +372,8 @@ def _export(args) -> int:
     for option, path in (("--dramsim3", args.dramsim3), ("--ramulator2", args.ramulator2)):
         if path is not None:
             writable_file(option, path)
+    if args.generator == "production_like" and not Path(args.stats).is_file():
+        raise UsageError(f"--stats {args.stats!r}: no such file")
     options = {"zipf": {"alpha": args.alpha}, "production_like": {"stats": args.stats}}.get(args.generator, {})
     try:
         workload = model_workload(

@@ -45,6 +45,7 @@ def _parser() -> ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.subcommands = commands.choices  # for errors named by their subcommand
 
     demo = commands.add_parser(
         "demo",
@@ -281,6 +282,9 @@ def regress(args) -> int:
         env["RECNMP_SEED"] = str(args.seed)
     print("recnmp regress:", " ".join(command), flush=True)
     status = subprocess.call(command, cwd=REPO_ROOT, env=env)
+    if status == 4:  # pytest's usage error: a bad -k, -m or pytest argument
+        print("recnmp regress: error: pytest refused its arguments (see above)", file=sys.stderr)
+        return 2
     if status not in (0, 5) and args.waves:
         started = time.time()
         print("recnmp regress: running the failed tests again with FST waveforms", flush=True)
@@ -300,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     from sim_models import experiments
 
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     command = {
         "demo": demo,
         "regress": regress,

@@ -66,7 +66,11 @@ BAD_INPUT = [
     ("recnmp", ["experiment", "nosuch"], "argument name: invalid choice: 'nosuch'"),
     ("recnmp", ["experiment", "energy", "--out", UNWRITABLE], "--out '/proc/recnmp-nope': cannot write there"),
     ("recnmp", ["experiment", "energy", "--out", "{file}"], "--out '{file}': is a file, not a folder"),
-    ("recnmp", ["experiment", "energy", "--workers", "0"], "argument --workers: must be an integer of at least 1"),
+    (
+        "recnmp",
+        ["experiment", "energy", "--workers", "0"],
+        "argument --workers: must be an integer from 1 to 256, got '0'",
+    ),
     ("recnmp", ["experiment", "energy", "--set", "batch=0"], "batch must be a positive int, got 0"),
     ("recnmp", ["experiment", "energy", "--set", "batch=x"], "batch must be an integer (k and m suffixes allowed)"),
     ("recnmp", ["experiment", "energy", "--set", "batch=" + HUGE], f"batch must be at most 1048576, got {HUGE}"),
@@ -82,10 +86,26 @@ BAD_INPUT = [
     ("recnmp", ["sweep", "--grid", "cache_size_bytes=5"], "cache_size_bytes must be a power of two"),
     ("recnmp", ["sweep", "--grid", "seed=1", "--out", "{dir}"], "--out '{dir}': is a folder, not a file"),
     ("recnmp", ["sweep", "--grid", "seed=1", "--out", UNWRITABLE + "/s.csv"], "--out '/proc/recnmp-nope/s.csv'"),
-    ("recnmp", ["sweep", "--grid", "seed=1", "--workers", "-1"], "argument --workers: must be an integer of at least"),
+    (
+        "recnmp",
+        ["sweep", "--grid", "seed=1", "--workers", "-1"],
+        "argument --workers: must be an integer from 1 to 256, got '-1'",
+    ),
     ("recnmp", ["sweep", "--grid", "seed=1", "--scheduler", "nonsense"], "--scheduler 'nonsense': not a scheduler"),
+    (
+        "recnmp",
+        ["sweep", "--grid", "seed=1", "--workers", HUGE],
+        "argument --workers: must be an integer from 1 to 256",
+    ),
+    ("recnmp", ["sweep", "--grid", "seed=1", "--grid", "seed=2"], "--grid seed is given twice"),
+    ("recnmp", ["sweep", "--grid", "seed=1,2", "--set", "seed=3"], "seed is both a --grid axis and a --set field"),
+    ("recnmp", ["sweep", "--grid", "dim=32,113", *SMALL_RUN], "fp32 rows of D = 113 are longer than the PU takes"),
+    ("recnmp", ["sweep", "--grid", "batch=1,300", "--set", "model=RMC1-small"], "batch must be at most 256 for"),
+    ("recnmp", ["sweep", "--grid", "rows=2000,4294967296"], "needs 549755813888 bytes"),
+    ("recnmp", ["sweep", "--grid", "seed=1", "--bogus"], "unrecognized arguments: --bogus"),
     # recnmp formal
-    ("recnmp", ["formal", "nosuch"], "unknown property nosuch; known: "),
+    ("recnmp", ["formal", "nosuch"], "unknown property 'nosuch'; known: "),
+    ("recnmp", ["formal", "--work-dir", "{dir}", "--out", "{file}"], "--out '{file}': is a file, not a folder"),
     ("recnmp", ["formal", "--solver", "nope"], "argument --solver: invalid choice: 'nope'"),
     ("recnmp", ["formal", "--work-dir", UNWRITABLE], "--work-dir '/proc/recnmp-nope': cannot write there"),
     ("recnmp", ["formal", "--work-dir", "{file}"], "--work-dir '{file}': is a file, not a folder"),
@@ -96,6 +116,7 @@ BAD_INPUT = [
     ("rtl_gen", ["uint_adder", "-o", "{file}"], "-o '{file}': is a file, not a folder"),
     ("rtl_gen", ["uint_adder", "-o", "{dir}", "-p", "width=" + HUGE], "width must be an integer from 1 to 64"),
     ("rtl_gen", ["uint_adder"], "give a BLOCK and -o DIR, or --list"),
+    ("rtl_gen", ["rank_scheduler", "-o", "{dir}", "-p", "tREFI=" + HUGE], "tREFI must be an integer number of cycles"),
     # python -m sim_models.experiments
     ("python -m sim_models.experiments", ["energy", "--out", UNWRITABLE], "--out '/proc/recnmp-nope': cannot"),
     ("python -m sim_models.experiments", ["energy", "--set", "pooling=-1"], "pooling must be a positive int, got -1"),
@@ -105,12 +126,16 @@ BAD_INPUT = [
     ("python -m sim_models.trace_export", ["--dramsim3", "{dir}"], "--dramsim3 '{dir}': is a folder, not a file"),
     ("python -m sim_models.trace_export", ["--ramulator2", UNWRITABLE], "--ramulator2 '/proc/recnmp-nope': cannot"),
     ("python -m sim_models.trace_export", ["--alpha", "-1", "--dramsim3", "{dir}/t"], "argument --alpha: must be"),
+    ("python -m sim_models.trace_export", ["--channels", "3", "--dramsim3", "{dir}/t"], "channels must be a power of"),
+    ("python -m sim_models.trace_export", ["--pooling", HUGE, "--dramsim3", "{dir}/t"], "argument --pooling: must be"),
+    ("python -m sim_models.trace_export", ["--rows", HUGE, "--dramsim3", "{dir}/t"], "argument --rows: must be"),
+    ("python -m sim_models.trace_export", ["--interval", HUGE, "--dramsim3", "{dir}/t"], "argument --interval: must"),
+    ("python -m sim_models.trace_export", ["--dramsim3", "{dir}/t", "--ramulator2", "{dir}/t"], "name the same file"),
     (
         "python -m sim_models.trace_export",
-        ["--generator", "production_like", "--stats", "{dir}/missing.txt", "--dramsim3", "{dir}/t"],
-        "missing.txt",
+        ["--generator", "production_like", "--stats", "{dir}/none.txt", "--dramsim3", "{dir}/t"],
+        "--stats '{dir}/none.txt': no such file",
     ),
-    ("python -m sim_models.trace_export", ["--channels", "3", "--dramsim3", "{dir}/t"], "channels must be a power of"),
 ]
 
 
@@ -205,6 +230,26 @@ def test_sweep_with_an_unreachable_scheduler(monkeypatch, capsys, no_work):
     status, out, err = run_main("recnmp", args, capsys)
     assert status == 2 and err.count("\n") == 1, err
     assert err.startswith("recnmp sweep: error: --scheduler 'tcp://127.0.0.1:1': cannot connect within 1 s ("), err
+    assert "after 1 s" in err, "Dask itself was given the timeout"
+
+
+@pytest.mark.parametrize("args", [["demo"], ["regress", "--waves"]])
+def test_an_unwritable_build_folder_is_refused_before_any_work(args, monkeypatch, capsys, no_work):
+    monkeypatch.setenv("RECNMP_SIM_BUILD", "/proc/recnmp-nope")
+    status, out, err = run_main("recnmp", args, capsys)
+    assert status == 2 and err.count("\n") == 1, err
+    assert "(RECNMP_SIM_BUILD) '/proc/recnmp-nope': cannot write there" in err
+
+
+def test_formal_run_refuses_an_unknown_solver_from_python_too(tmp_path, no_work):
+    import argparse
+
+    from hw.user_input import UsageError
+    from verif.formal import cli as formal_cli
+
+    args = argparse.Namespace(list=False, names=[], work_dir=tmp_path, out=None, solver="cvc9", deep=False)
+    with pytest.raises(UsageError, match=r"^--solver must be one of yices, z3, got 'cvc9'$"):
+        formal_cli.run(args)
 
 
 @pytest.mark.parametrize(

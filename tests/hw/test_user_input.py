@@ -107,3 +107,37 @@ def test_run_command_turns_bad_input_into_one_line_and_keeps_real_failures(capsy
 
     with pytest.raises(KeyError):  # a bug is not bad input: it keeps its traceback
         run_command("tool", bug)
+
+
+def test_a_name_too_long_is_a_one_line_error(tmp_path):
+    long = tmp_path / ("a" * 300)
+    with pytest.raises(UsageError, match=r"^--out '.*': cannot write there \(File name too long\)$"):
+        writable_file("--out", str(long) + ".csv")
+    with pytest.raises(UsageError, match=r"^-o '.*': cannot write there \(File name too long\)$"):
+        writable_dir("-o", long)
+
+
+def test_a_place_the_user_may_not_enter_is_a_one_line_error(tmp_path, monkeypatch):
+    # Root enters every folder, so the check sees what a user's Python sees: stat failing.
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("pathlib.Path.exists", denied)
+    monkeypatch.setattr("pathlib.Path.is_dir", denied)
+    with pytest.raises(UsageError, match=r"^--out '/root/x.csv': cannot write there \(Permission denied\)$"):
+        writable_file("--out", "/root/x.csv")
+    with pytest.raises(UsageError, match=r"^--work-dir '/root/w': cannot write there \(Permission denied\)$"):
+        writable_dir("--work-dir", "/root/w")
+
+
+def test_a_symbolic_link_is_checked_through_and_kept(tmp_path):
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "target.csv")  # dangling: the target does not exist yet
+    writable_file("--out", link)
+    assert link.is_symlink() and not (tmp_path / "target.csv").exists()
+
+
+@pytest.mark.parametrize("text,message", [("", "--out '': give a file"), ("new/", "--out 'new/': is a folder")])
+def test_an_empty_path_or_a_trailing_slash_is_not_a_file(text, message):
+    with pytest.raises(UsageError, match=f"^{message}"):
+        writable_file("--out", text)

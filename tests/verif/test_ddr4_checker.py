@@ -253,7 +253,9 @@ def test_address_out_of_range_is_a_value_error():
 def test_timing_parameters_are_validated():
     with pytest.raises(ValueError, match=re.escape("tRC (50) must be at least tRAS + tRP (39 + 16)")):
         DDR4Timing(tRC=50)
-    with pytest.raises(ValueError, match=re.escape("tCL must be a positive integer number of cycles, got 0")):
+    with pytest.raises(
+        ValueError, match=re.escape("tCL must be an integer number of cycles from 1 to 16777216, got 0")
+    ):
         DDR4Timing(tCL=0)
     with pytest.raises(ValueError, match=re.escape("tCCD_S (3) must be at least tBL (4)")):
         DDR4Timing(tCCD_S=3)

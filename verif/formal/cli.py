@@ -68,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     unknown = [n for n in args.names if n not in PROPERTIES]
     if unknown:
-        raise UsageError(f"unknown property {', '.join(unknown)}; known: {', '.join(PROPERTIES)}")
+        raise UsageError(f"unknown property {', '.join(map(repr, unknown))}; known: {', '.join(PROPERTIES)}")
     if args.solver not in SOLVERS:  # the command line's choices; this is for callers of run()
         raise UsageError(f"--solver must be one of {', '.join(SOLVERS)}, got {args.solver!r}")
-    work_dir = writable_dir("--work-dir", args.work_dir or default_work_dir())
-    trace_dir = writable_dir("--out", args.out or work_dir / "traces")
+    work_label = "--work-dir" if args.work_dir else "the work folder ($RECNMP_FORMAL_BUILD or the default)"
+    work_dir = writable_dir(work_label, args.work_dir or default_work_dir())
+    trace_label = "--out" if args.out else f"the counterexample folder (--out, default {work_dir / 'traces'})"
+    trace_dir = writable_dir(trace_label, args.out or work_dir / "traces")
     failed = []
     start = time.monotonic()
     for name in args.names or list(PROPERTIES):
