@@ -3,7 +3,7 @@ option and the value, no traceback, and no work started.
 
 One table over every program and subcommand (``recnmp demo / regress / experiment / sweep /
 formal``, ``python -m rtl_gen``, ``python -m sim_models.experiments``, ``python -m
-sim_models.trace_export``) with the values a user can mistype: 0, negative, huge,
+sim_models.trace_export``, ``python -m verif.formal.fp32_ieee``) with the values a user can mistype: 0, negative, huge,
 non-numeric, a missing file, an unwritable place, a folder where a file is meant. The rows
 run in this process with the work itself replaced by a tripwire, so a check that comes too
 late fails the row instead of starting a Verilator build or a sweep. The defects reported
@@ -19,6 +19,7 @@ import pytest
 from rtl_gen import cli as rtl_gen_cli
 from sim_models import experiments, trace_export
 from sw_driver import cli as recnmp_cli
+from verif.formal import fp32_ieee
 
 UNWRITABLE = "/proc/recnmp-nope"  # no one may create anything in /proc, not even root
 HUGE = str(10**30)
@@ -29,6 +30,7 @@ PROGRAMS = {
     "rtl_gen": rtl_gen_cli.main,
     "python -m sim_models.experiments": experiments.main,
     "python -m sim_models.trace_export": trace_export.main,
+    "python -m verif.formal.fp32_ieee": fp32_ieee.main,
 }
 
 # (program, arguments, the words the message must hold). {file} is an existing file, {dir} an
@@ -120,6 +122,10 @@ BAD_INPUT = [
     # python -m sim_models.experiments
     ("python -m sim_models.experiments", ["energy", "--out", UNWRITABLE], "--out '/proc/recnmp-nope': cannot"),
     ("python -m sim_models.experiments", ["energy", "--set", "pooling=-1"], "pooling must be a positive int, got -1"),
+    # python -m verif.formal.fp32_ieee
+    ("python -m verif.formal.fp32_ieee", ["nope"], "argument property: invalid choice: 'nope'"),
+    ("python -m verif.formal.fp32_ieee", ["fp32_add_ieee", "--timeout", "-1"], "argument --timeout: must be"),
+    ("python -m verif.formal.fp32_ieee", ["fp32_add_ieee", "--case", "nosuch"], "--case 'nosuch': no such case"),
     # python -m sim_models.trace_export
     ("python -m sim_models.trace_export", ["--batch", "1"], "give --dramsim3 PATH and/or --ramulator2 PATH"),
     ("python -m sim_models.trace_export", ["--batch", "0", "--dramsim3", "{dir}/t"], "argument --batch: must be an"),
@@ -151,6 +157,7 @@ def no_work(monkeypatch):
     monkeypatch.setattr("sim_models.experiments.run_config", tripwire)
     monkeypatch.setattr("verif.formal.cli.run_check", tripwire)
     monkeypatch.setattr("verif.formal.cli.run_mutation", tripwire)
+    monkeypatch.setattr("verif.formal.fp32_ieee.check_ieee", tripwire)
 
 
 def run_main(program, args, capsys):

@@ -35,6 +35,7 @@ from amaranth.back import rtlil
 
 from hw.fp32_add import QUIET_NAN, FP32Adder
 from hw.fp32_mul import FP32Multiplier
+from hw.user_input import ArgumentParser, UsageError, number, run_command
 
 __all__ = [
     "IEEE_PROPERTIES",
@@ -405,19 +406,24 @@ IEEE_PROPERTIES: dict[str, IEEEProperty] = {
 def main(argv=None) -> int:
     """``python -m verif.formal.fp32_ieee``: one property, a mutation, or the multiplier's
     restricted queries, printing every case's time (the measurements of docs/formal.md)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m verif.formal.fp32_ieee", description=main.__doc__)
+    parser = ArgumentParser(prog="python -m verif.formal.fp32_ieee", description=main.__doc__)
     parser.add_argument("property", choices=sorted(IEEE_PROPERTIES))
     parser.add_argument("--mutation", default=None, help="a mutation of the unit (must give a counterexample)")
     parser.add_argument("--case", action="append", default=None, help="run only the named case (repeatable)")
     parser.add_argument("--restrictions", action="store_true", help="fp32_mul: the restricted queries instead")
-    parser.add_argument("--case-timeout", type=float, default=None, help="seconds per case")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds for the whole run")
+    parser.add_argument("--case-timeout", type=number(0.001, 1e6), default=None, help="seconds per case")
+    parser.add_argument("--timeout", type=number(0.001, 1e6), default=None, help="seconds for the whole run")
     args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: _run(args))
+
+
+def _run(args) -> int:
     prop = IEEE_PROPERTIES[args.property]
     cases = multiplier_restrictions() if args.restrictions else prop.cases()
     if args.case:
+        unknown = sorted(set(args.case) - {c.name for c in cases})
+        if unknown:
+            raise UsageError(f"--case {unknown[0]!r}: no such case of {args.property} ({len(cases)} cases)")
         cases = tuple(c for c in cases if c.name in args.case)
     if args.restrictions:  # each restriction on its own: how far z3 gets
         for case in cases:
