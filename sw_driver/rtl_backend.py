@@ -1,12 +1,13 @@
-"""The ``rtl`` backend: every DIMM's stream through the generated PU under cocotb + Verilator.
+"""The ``rtl`` backend: every DIMM's stream through the generated PU under Verilator.
 
-For each call and each DIMM it writes a job (:mod:`verif.tb.dimm_nmp`): the DIMM's packed
-words with their transport issue cycles, the DRAM rows of its ranks and the number of result
-beats to expect; runs the ``run_job`` cocotb test on the ``dimm_nmp`` block (generated and
-built once per configuration, then reused: :mod:`verif.runner`), with a DRAM model and the
-DDR4 protocol checker behind every rank; and reads the result beats, the PU's counters,
-the cycle count and every rank's DRAM command counts back. DIMMs run one after the other
-(they are independent; the device adds their results); ``cycles`` is the slowest DIMM's.
+For each call and each DIMM it runs a job (:class:`verif.tb.dimm_nmp.DimmJob`): the DIMM's
+packed words with their transport issue cycles, the DRAM rows of its ranks and the number of
+result beats to expect, in the simulation-only harness of :mod:`verif.dimm_harness` (the
+generated ``dimm_nmp`` with a DRAM model and the DDR4 protocol checker behind every rank,
+all inside the simulation; built once per configuration, then reused); and reads the result
+beats, the PU's counters, the cycle count and every rank's DRAM command counts back. DIMMs
+run one after the other (they are independent; the device adds their results); ``cycles``
+is the slowest DIMM's.
 
 This is the one module of the driver that imports :mod:`verif`; the compile path does not.
 Every call starts from a freshly reset PU (a new simulation), so the device resets its own
@@ -25,8 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
-from verif.runner import build_root, run_block_tests
-from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, DimmJob, read_results, write_job
+from verif.dimm_harness import run_job
+from verif.runner import build_root
+from verif.tb.dimm_nmp import DimmJob
 
 from .backends import BackendConfig, BackendResult, expected_beats, packet_vectors, split_packets
 from .compiler import CompiledCall
@@ -143,36 +145,24 @@ class RtlBackend:
         return BackendResult(vectors, counters, cycles=cycles, dram_commands=dram_commands)
 
     def _run_dimm(self, tmp: Path, stream, image: DeviceImage, beats: int) -> dict:
-        job_path, results_path = tmp / f"dimm{stream.index}.npz", tmp / f"dimm{stream.index}-results.npz"
         lines = int(sum(int(v) for v in stream.insts["vsize"]))
         t = self.config.timing
         # Generous: every line a row conflict, with refreshes, plus the transport and drains.
         bound = 4 * t.tRFC + 2 * t.tRC + (t.tRC + t.tCL) * (lines + 1) + 4 * beats
         bound += int(stream.issue_cycles[-1]) if len(stream.issue_cycles) else 0
         bound = int(bound / (1 - max(self.inst_stall, self.result_stall)))
-        write_job(
-            job_path,
-            DimmJob(
-                words=stream.words,
-                issue_cycles=stream.issue_cycles,
-                images=image.dimm_rows(stream.channel, stream.dimm, self.config.ranks_per_dimm),
-                expected_beats=beats,
-                timeout_cycles=bound,
-                inst_stall=self.inst_stall,
-                result_stall=self.result_stall,
-                seed=self.seed + stream.index,
-                trace=self.config.dram_trace is not None,
-            ),
+        job = DimmJob(
+            words=stream.words,
+            issue_cycles=stream.issue_cycles,
+            images=image.dimm_rows(stream.channel, stream.dimm, self.config.ranks_per_dimm),
+            expected_beats=beats,
+            timeout_cycles=bound,
+            inst_stall=self.inst_stall,
+            result_stall=self.result_stall,
+            seed=self.seed + stream.index,
+            trace=self.config.dram_trace is not None,
         )
-        run_block_tests(
-            "dimm_nmp",
-            "verif.tb.dimm_nmp",
-            params=self.params,
-            testcase="run_job",
-            extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results_path)},
-            name=f"driver-p{os.getpid()}-dimm{stream.index}",
-        )
-        return read_results(results_path)
+        return run_job(job, self.params, tmp / f"dimm{stream.index}", name=f"driver-p{os.getpid()}-dimm{stream.index}")
 
     @staticmethod
     def _write_trace(path: Path, rows: list[tuple]) -> None:

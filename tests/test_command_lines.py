@@ -152,7 +152,7 @@ def no_work(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError("work started before the input was checked")
 
-    monkeypatch.setattr("sw_driver.rtl_backend.run_block_tests", tripwire)
+    monkeypatch.setattr("sw_driver.rtl_backend.run_job", tripwire)
     monkeypatch.setattr("sw_driver.cli.subprocess.call", tripwire)
     monkeypatch.setattr("sim_models.experiments.run_config", tripwire)
     monkeypatch.setattr("verif.formal.cli.run_check", tripwire)

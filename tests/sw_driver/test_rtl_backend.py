@@ -1,5 +1,6 @@
 """The system regression: SLS batches through the driver, the generated DIMM-NMP under
-cocotb + Verilator and the DRAM model, bit-exact with the golden backend and with
+Verilator in the simulation-only harness (DRAM models and protocol checkers inside the
+simulation: ``verif.dimm_harness``), bit-exact with the golden backend and with
 ``sls_hardware_order``; illegal and malformed words between packets; a reset in the middle
 of a packet with the DRAM left running, then a clean batch.
 
@@ -18,8 +19,9 @@ from sw_driver import Device
 from sw_driver.backends import expected_beats, packet_vectors, split_packets
 from sw_driver.rtl_backend import _Beat
 from verif.coverage import export_points
-from verif.runner import coverage_dir, run_block_tests
-from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, DimmJob, read_results, write_job
+from verif.dimm_harness import run_job
+from verif.runner import coverage_dir
+from verif.tb.dimm_nmp import DimmJob
 
 from .util import random_lengths, random_table, reference, same_bits
 
@@ -158,17 +160,7 @@ def _job(dev, call, *, words, issue, reset_at=None, resume_at=None, stall=0.2, s
 
 
 def _run(dev, job, tmp_path, name):
-    job_path, results = tmp_path / f"{name}.npz", tmp_path / f"{name}-results.npz"
-    write_job(job_path, job)
-    run_block_tests(
-        "dimm_nmp",
-        "verif.tb.dimm_nmp",
-        params=dev.backend.params,
-        testcase="run_job",
-        extra_env={JOB_ENV: str(job_path), RESULTS_ENV: str(results)},
-        name=name,
-    )
-    return read_results(results)
+    return run_job(job, dev.backend.params, tmp_path / name, name=name)
 
 
 def _beats(result, prefix=""):
