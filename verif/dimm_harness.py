@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw import isa
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 from hw.refresh_control import recovery_cycles
 
@@ -287,24 +288,44 @@ def _hex_lines(values: np.ndarray, digits: int) -> str:
     return "".join(f"{int(v):0{digits}x}\n" for v in values)
 
 
+def _bursts_read(words: np.ndarray, geometry: DDR4Geometry) -> set[tuple[int, int, int, int, int]]:
+    """``(rank, bank_group, bank, row, line)`` of every 64 B burst the job's lookups name."""
+    insts = isa.unpack(words)
+    lookups = insts[np.isin(insts["opcode"], [int(op) for op in isa.LOOKUP_OPCODES])]
+    parts = isa.daddr_split(lookups["daddr"])
+    first = parts["column"].astype(np.int64) // geometry.burst_columns
+    keys = set()
+    for k in range(int(lookups["vsize"].max(initial=0))):
+        take = lookups["vsize"] > k
+        line = first[take] + k
+        inside = line < geometry.lines_per_row
+        columns = [parts[f][take][inside].astype(np.int64) for f in ("rank", "bank_group", "bank", "row")]
+        keys.update(zip(*(c.tolist() for c in columns), line[inside].tolist()))
+    return keys
+
+
 def write_job_files(folder: Path, job, ranks: int, geometry: DDR4Geometry = GEOMETRY) -> list[str]:
-    """The job as the harness of a PU with ``ranks`` reads it (``$readmemh`` files); returns its plusargs."""
+    """The job as the harness of a PU with ``ranks`` reads it (``$readmemh`` files); returns its plusargs.
+
+    The rank images hold only the bursts the job's lookups name (the rest of a loaded row is
+    never read by a correct PU; a read of it counts as a read of unwritten memory).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     words = np.asarray(job.words, np.uint64).reshape(-1, 2)
     (folder / "words.hex").write_text("".join(f"{int(hi) << 64 | int(lo):020x}\n" for lo, hi in words.tolist()))
     (folder / "due.hex").write_text(_hex_lines(np.asarray(job.issue_cycles, np.int64), 16))
     lines = geometry.lines_per_row
+    read = sorted(_bursts_read(words, geometry))
     for rank in range(ranks):
         rows = job.images.get(rank, {})
         with open(folder / f"image{rank}.hex", "w") as f:
-            for (bank_group, bank, row), data in sorted(rows.items()):
-                key = ((bank_group * geometry.banks_per_group + bank) * geometry.rows + row) * lines
-                bursts = np.asarray(data, np.uint8).reshape(lines, geometry.burst_bytes)[:, ::-1]
-                text = bursts.tobytes().hex()
-                width = 2 * geometry.burst_bytes
-                f.write(f"@{key:x}\n")
-                f.write("\n".join(text[k : k + width] for k in range(0, len(text), width)))
-                f.write("\n")
+            for _, bank_group, bank, row, line in (r for r in read if r[0] == rank):
+                data = rows.get((bank_group, bank, row))
+                if data is None:
+                    continue  # never written: the harness counts the read
+                key = ((bank_group * geometry.banks_per_group + bank) * geometry.rows + row) * lines + line
+                burst = np.asarray(data[line * geometry.burst_bytes : (line + 1) * geometry.burst_bytes], np.uint8)
+                f.write(f"@{key:x}\n{burst[::-1].tobytes().hex()}\n")
     return [
         f"+JOB={folder}",
         f"+WORDS={len(words)}",

@@ -259,7 +259,10 @@ def test_reset_in_the_middle_of_a_packet_then_a_clean_batch(tmp_path):
     """Reset while batch A is in flight (lookups queued, a drain maybe under way), the DRAM
     models and checkers keep running; batch B after the reset comes out bit-exact; beats
     before the reset are whole drains of A plus at most one cut drain without ``last``."""
-    seed = SEED + 2
+    _reset_then_clean_batch(SEED + 2, tmp_path)
+
+
+def _reset_then_clean_batch(seed, tmp_path):
     rng = np.random.default_rng(seed)
     dev = Device(backend="rtl", cache_size_bytes=CACHE, ranks_per_dimm=2)
     table = random_table(rng, 2000, 48, False)
@@ -333,3 +336,65 @@ def test_a_call_without_instructions_takes_no_cycles_on_rtl_and_perf():
         reports.append(dev.report)
     assert [r.cycles for r in reports] == [0, 0]
     assert reports[0].dram_commands == reports[1].dram_commands  # the recovery after reset only
+
+
+@pytest.mark.parametrize("ranks,dimms", [(2, 1), (4, 2), (1, 2)])
+def test_many_random_calls_equal_golden(ranks, dimms):
+    """A call on the harness costs a fraction of a second: many random calls per topology,
+    each with its own tables, operators, pauses on both host streams and profiling."""
+    for call in range(12):
+        seed = SEED + 1000 * ranks + 100 * dimms + call
+        rng = np.random.default_rng(seed)
+        stall = float(rng.choice([0.0, 0.1, 0.4]))
+        config = dict(
+            dimms_per_channel=dimms,
+            ranks_per_dimm=ranks,
+            page_colouring=bool(rng.integers(0, 2)),
+            hot_entry_threshold=[None, 1, 2][int(rng.integers(0, 3))],
+        )
+        options = {"inst_stall": stall, "result_stall": float(rng.choice([0.0, 0.3])), "seed": seed}
+        rtl = Device(backend="rtl", cache_size_bytes=CACHE, backend_options=options, **config)
+        golden = Device(cache_size_bytes=CACHE, **config)
+        vsizes = rng.integers(1, 5, 2)
+        tables = {
+            "f": random_table(rng, 500, int(rng.choice(VSIZE_DIMS[int(vsizes[0])][0])), False),
+            "q": random_table(rng, 500, int(rng.choice(VSIZE_DIMS[int(vsizes[1])][1])), True),
+        }
+        for dev in (rtl, golden):
+            for name, table in tables.items():
+                dev.load_table(name, table)
+        requests = random_requests(rng, tables)
+        for k, (g, w) in enumerate(zip(rtl.run(requests), golden.run(requests))):
+            assert same_bits(g, w), f"seed {seed} request {k}"
+        report = rtl.report
+        assert report.illegal == report.bad_rank == report.malformed == report.eop_mismatches == 0, (seed, report)
+        assert all(r["idle"] == 1 and r["unwritten_reads"] == 0 for r in rtl.backend.last_results), f"seed {seed}"
+
+
+@pytest.mark.soak
+def test_soak_long_calls_and_resets(tmp_path):
+    """Millions of DRAM cycles: long calls over many refresh intervals on 4 ranks and 2 DIMMs,
+    each bit-exact with golden, and jobs reset at a random moment, each followed by a clean
+    batch. ``pytest -m soak`` (not in the default run); ``RECNMP_SOAK_ROUNDS`` rounds."""
+    rounds = int(os.environ.get("RECNMP_SOAK_ROUNDS", "6"))
+    cycles = 0
+    for round_ in range(rounds):
+        seed = SEED + 77_000 + round_
+        rng = np.random.default_rng(seed)
+        config = dict(dimms_per_channel=2, ranks_per_dimm=4, hot_entry_threshold=2)
+        rtl = Device(
+            backend="rtl", cache_size_bytes=CACHE, backend_options={"inst_stall": 0.05, "seed": seed}, **config
+        )
+        golden = Device(cache_size_bytes=CACHE, **config)
+        table = random_table(rng, 50_000, 32, False)
+        for dev in (rtl, golden):
+            dev.load_table("t", table)
+        lengths = rng.integers(40, 120, 1024)
+        indices = rng.integers(0, 50_000, int(lengths.sum()))
+        assert same_bits(rtl.sls("t", indices, lengths), golden.sls("t", indices, lengths)), f"seed {seed}"
+        cycles += rtl.report.cycles
+        assert rtl.report.dram_commands[(0, 0, 0)]["REF"] > 5, "several refresh intervals"
+        (tmp_path / f"round{round_}").mkdir()
+        _reset_then_clean_batch(seed, tmp_path / f"round{round_}")
+    print(f"soak: {rounds} rounds, {cycles} DRAM cycles per DIMM")
+    assert cycles > 1_000_000 or rounds < 6

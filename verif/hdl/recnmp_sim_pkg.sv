@@ -236,8 +236,9 @@ package recnmp_sim_pkg;
     longint unwritten_reads;
     longint data_cycles;
     int trace_file;  // 0: no trace
-    // The last commands, for the message of a violation (verif/dram_model.py keeps 12).
-    string recent[$];
+    // The last commands {cycle, cmd, bank group, bank, row, column}, for the message of a
+    // violation (verif/dram_model.py keeps 12); formatted only then.
+    longint recent[$][6];
 
     function new(Ddr4Config timing_geometry, int rank_index, bit initial_unknown);
       c = timing_geometry;
@@ -273,8 +274,7 @@ package recnmp_sim_pkg;
       logic [511:0] burst;
       longint key;
       if (cmd != NOP) begin
-        recent.push_back($sformatf("  cycle %0d: %s bank group %0d bank %0d row %0d column %0d", cycle,
-                                   command_name(cmd), bank_group, bank, row, column));
+        recent.push_back('{cycle, cmd, bank_group, bank, row, column});
         if (recent.size() > 12) void'(recent.pop_front());
         if (trace_file != 0)
           $fwrite(trace_file, "%0d,%0d,%0d,%0d,%0d,%0d,%0d\n", cycle, rank, cmd, bank_group, bank, row, column);
@@ -295,7 +295,10 @@ package recnmp_sim_pkg;
     // The violation with the last commands, as verif/dram_model.py reports it.
     function automatic string report();
       string text = {protocol.message, "\nlast commands:"};
-      foreach (recent[k]) text = {text, "\n", recent[k]};
+      foreach (recent[k])
+        text = {text, $sformatf("\n  cycle %0d: %s bank group %0d bank %0d row %0d column %0d", recent[k][0],
+                                command_name(int'(recent[k][1])), recent[k][2], recent[k][3], recent[k][4],
+                                recent[k][5])};
       return text;
     endfunction
   endclass
