@@ -225,7 +225,7 @@ def demo(args) -> int:
         f"{args.batch} bags x {args.pooling} lookups ({args.hot_share:.0%} to {args.hot_rows} hot rows), "
         f"seed {args.seed}"
     )
-    print("  (the first run generates and builds the PU with Verilator: a few minutes; later runs reuse it)")
+    print("  (the first run generates and builds the PU with Verilator: a minute or two; later runs reuse it)")
     totals = dict(cycles=0, baseline=0, lookups=0, hits=0, lines=0, mismatches=0)
     bags = np.array_split(np.arange(args.batch), min(args.calls, args.batch))
     offsets = np.concatenate([[0], np.cumsum(lengths)])
