@@ -203,7 +203,7 @@ class DeviceImage:
 
     def dimm_rows(self, channel: int, dimm: int, ranks: int) -> dict[int, dict[RowKey, np.ndarray]]:
         """The written rows of one DIMM, per rank: ``{rank: {(bank_group, bank, row): uint8 row}}``
-        (the ``images`` of a ``verif.tb.dimm_nmp.DimmJob``)."""
+        (the ``images`` of a ``verif.dimm_job.DimmJob``)."""
         return {r: dict(self.ranks.get((channel, dimm, r), {})) for r in range(ranks)}
 
     @property

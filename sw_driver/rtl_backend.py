@@ -1,6 +1,6 @@
 """The ``rtl`` backend: every DIMM's stream through the generated PU under Verilator.
 
-For each call and each DIMM it runs a job (:class:`verif.tb.dimm_nmp.DimmJob`): the DIMM's
+For each call and each DIMM it runs a job (:class:`verif.dimm_job.DimmJob`): the DIMM's
 packed words with their transport issue cycles, the DRAM rows of its ranks and the number of
 result beats to expect, in the simulation-only harness of :mod:`verif.dimm_harness` (the
 generated ``dimm_nmp`` with a DRAM model and the DDR4 protocol checker behind every rank,
@@ -27,8 +27,8 @@ import numpy as np
 
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 from verif.dimm_harness import run_job
+from verif.dimm_job import DimmJob
 from verif.runner import build_root
-from verif.tb.dimm_nmp import DimmJob
 
 from .backends import BackendConfig, BackendResult, expected_beats, packet_vectors, split_packets
 from .compiler import CompiledCall

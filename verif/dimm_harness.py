@@ -1,6 +1,6 @@
 """Run a DIMM job with every per-cycle agent inside the simulation: Python only at the edges.
 
-:func:`run_job` runs one :class:`verif.tb.dimm_nmp.DimmJob` (a DIMM's instruction words with
+:func:`run_job` runs one :class:`verif.dimm_job.DimmJob` (a DIMM's instruction words with
 their issue cycles, its ranks' images, the result beats to expect) on the generated
 ``dimm_nmp`` wrapped in a simulation-only SystemVerilog top, ``recnmp_dimm_harness``,
 generated here from the block's JSON side file. The top holds what the cocotb testbench of
@@ -35,6 +35,7 @@ from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 from hw.refresh_control import recovery_cycles
 
 from .block_description import BlockDescription
+from .dimm_job import beat_arrays
 
 __all__ = ["HARNESS_TOP", "SIM_PACKAGE", "harness_source", "run_job"]
 
@@ -386,18 +387,9 @@ def read_job_results(folder: Path, description: BlockDescription) -> dict:
         "cycles": int(status["cycles"]),
         "idle": int(status["idle"]),
         "unwritten_reads": unwritten,
-        **_beat_arrays(after, lanes),
-        **{f"pre_{k}": v for k, v in _beat_arrays(before, lanes).items()},
+        **beat_arrays(after, lanes),
+        **{f"pre_{k}": v for k, v in beat_arrays(before, lanes).items()},
         "trace": trace,
-    }
-
-
-def _beat_arrays(beats: list[dict], lanes: int) -> dict[str, np.ndarray]:
-    return {
-        "tag": np.array([b["tag"] for b in beats], np.int64),
-        "beat": np.array([b["beat"] for b in beats], np.int64),
-        "last": np.array([b["last"] for b in beats], np.int64),
-        "data": np.array([[b[f"data.{k}"] for k in range(lanes)] for b in beats], np.uint32).reshape(-1, lanes),
     }
 
 

@@ -43,7 +43,7 @@ def test_existing_rules_and_messages_are_unchanged():
         DDR4Timing(tRC=50)
     with pytest.raises(ValueError, match=re.escape("tREFI (420) must be larger than tRFC (420)")):
         DDR4Timing(tREFI=420)
-    with pytest.raises(ValueError, match="tCL must be a positive integer"):
+    with pytest.raises(ValueError, match="tCL must be an integer number of cycles from 1 to 16777216"):
         DDR4Timing(tCL=0)
 
 

@@ -20,8 +20,8 @@ from sw_driver.backends import expected_beats, packet_vectors, split_packets
 from sw_driver.rtl_backend import _Beat
 from verif.coverage import export_points
 from verif.dimm_harness import run_job
+from verif.dimm_job import DimmJob
 from verif.runner import coverage_dir
-from verif.tb.dimm_nmp import DimmJob
 
 from .util import random_lengths, random_table, reference, same_bits
 

@@ -14,8 +14,9 @@ import pytest
 from sw_driver import Device
 from sw_driver.backends import expected_beats
 from verif.dimm_harness import run_job
+from verif.dimm_job import DimmJob
 from verif.runner import run_block_tests
-from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, DimmJob, read_results, write_job
+from verif.tb.dimm_nmp import JOB_ENV, RESULTS_ENV, read_results, write_job
 
 pytestmark = pytest.mark.rtl
 

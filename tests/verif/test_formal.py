@@ -114,7 +114,7 @@ def test_cli_lists_and_rejects_unknown_names(capsys):
     assert cli.run(parser.parse_args(["--list"])) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in PROPERTIES)
-    with pytest.raises(UsageError, match="^unknown property no_such_property; known: "):
+    with pytest.raises(UsageError, match="^unknown property 'no_such_property'; known: "):
         cli.run(parser.parse_args(["no_such_property"]))
 
 

@@ -1,8 +1,11 @@
-"""cocotb testbench of ``dimm_nmp`` that runs a *job*: instruction words in, result beats out.
+"""cocotb testbench of ``dimm_nmp`` that runs a *job* (:class:`verif.dimm_job.DimmJob`), with
+the DRAM models, checkers and host streams in Python on every clock edge.
 
-The driver's ``rtl`` backend (``sw_driver``) and the DIMM regression write a job file
-(:func:`write_job`), run the ``run_job`` test on the generated PU, and read the results file
-(:func:`read_results`). One job is one DIMM's share of a call:
+The reference of the simulation-only harness that the driver's ``rtl`` backend and the
+system regression run (:mod:`verif.dimm_harness`): ``tests/verif/test_dimm_harness.py``
+runs both on the same jobs. A test writes a job file (:func:`write_job`), runs the
+``run_job`` test on the generated PU, and reads the results file (:func:`read_results`).
+One job is one DIMM's share of a call:
 
 * ``words`` (``(N, 2)`` uint64 packed NMP-Insts) and ``issue_cycles`` (the earliest cycle
   each word may be offered: the C/A transport throttle), offered in order on ``inst`` with
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import cocotb
@@ -39,6 +42,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
 from hw.refresh_control import recovery_cycles
 from verif.block_description import BlockDescription
+from verif.dimm_job import DimmJob, beat_arrays
 from verif.dram_model import DramModel
 from verif.rank_image import RankImage
 from verif.stream import StreamSink, random_pauses
@@ -48,23 +52,6 @@ __all__ = ["DimmJob", "JOB_ENV", "RESULTS_ENV", "read_results", "write_job"]
 JOB_ENV = "RECNMP_DIMM_JOB"
 RESULTS_ENV = "RECNMP_DIMM_RESULTS"
 GEOMETRY = DDR4Geometry()
-
-
-@dataclass
-class DimmJob:
-    """What one DIMM is asked to do (see the module docstring)."""
-
-    words: np.ndarray
-    issue_cycles: np.ndarray
-    images: dict[int, dict[tuple[int, int, int], np.ndarray]]
-    expected_beats: int
-    timeout_cycles: int
-    inst_stall: float = 0.0
-    result_stall: float = 0.0
-    seed: int = 1
-    trace: bool = False
-    reset_at: int | None = None
-    resume_at: int | None = None
 
 
 def write_job(path: Path, job: DimmJob) -> None:
@@ -176,15 +163,6 @@ class Testbench:
         return [self.result_layout.unpack(w) for w in words]
 
 
-def _beat_arrays(beats: list[dict], lanes: int) -> dict[str, np.ndarray]:
-    return {
-        "tag": np.array([b["tag"] for b in beats], np.int64),
-        "beat": np.array([b["beat"] for b in beats], np.int64),
-        "last": np.array([b["last"] for b in beats], np.int64),
-        "data": np.array([[b[f"data.{k}"] for k in range(lanes)] for b in beats], np.uint32).reshape(-1, lanes),
-    }
-
-
 @cocotb.test(skip=os.environ.get(JOB_ENV) is None)
 async def run_job(dut):
     job = _read_job(Path(os.environ[JOB_ENV]))
@@ -228,7 +206,7 @@ async def run_job(dut):
     end, wall = tb.cycle, time.perf_counter() - wall
     await ClockCycles(dut.clk, 8)
     beats = tb.beats(list(tb.sink.received))
-    pre = _beat_arrays(tb.beats(before_reset), tb.lanes)
+    pre = beat_arrays(tb.beats(before_reset), tb.lanes)
     counters = {name: int(getattr(dut, name).value) for name in _counter_names(tb)}
     dram_counts = {
         str(r): {cmd.name: d.counts[cmd] for cmd in (DramCommand.ACT, DramCommand.RD, DramCommand.PRE, DramCommand.REF)}
@@ -254,7 +232,7 @@ async def run_job(dut):
         "unwritten_reads": sum(i.unwritten_reads for i in tb.images.values()),
     }
     arrays = {
-        **_beat_arrays(beats, tb.lanes),
+        **beat_arrays(beats, tb.lanes),
         **{f"pre_{k}": v for k, v in pre.items()},
         "trace": trace,
         "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
