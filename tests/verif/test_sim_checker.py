@@ -1,7 +1,8 @@
 """The DDR4 checker inside the simulation agrees with verif/ddr4_checker.py, rule for rule.
 
 Random legal traces (a greedy random controller that asks the Python checker which command
-is legal), then every kind of seeded violation made from them (commands moved earlier,
+is legal) and the traces the RTL scheduler recorded in a job, then every kind of seeded
+violation made from them (commands moved earlier,
 dropped, repeated, re-addressed; controller resets; refreshes removed or crowded in): both
 checkers must give the same verdict of every trace, the whole message of its first
 violation or "ok". Every rule of the checker must be the verdict of some trace (a coverage
@@ -167,3 +168,28 @@ def test_a_disagreement_would_be_seen():
     assert python_verdict(trace, TIMING).startswith("DDR4 tRCD violation at cycle 15")
     looser = DDR4Timing(tREFI=200, tRFC=60, tRCD=15, tRAS=39)
     assert simulated_verdicts([trace], looser) == ["ok"] != python_verdicts([trace], TIMING)
+
+
+def test_both_checkers_agree_on_recorded_rtl_traces(tmp_path):
+    """The commands the RTL scheduler issued in a job (recorded by the harness), per rank,
+    and seeded violations made from them, at the PU's own timing."""
+    from sw_driver import Device
+
+    rng = np.random.default_rng(SEED + 5)
+    dev = Device(backend="rtl", ranks_per_dimm=2, cache_size_bytes=8192, dram_trace=tmp_path / "trace.csv")
+    dev.load_table("t", rng.standard_normal((4096, 32)).astype(np.float32))
+    lengths = rng.integers(1, 30, 64)
+    dev.sls("t", rng.integers(0, 4096, int(lengths.sum())), lengths)
+    trace = dev.backend.last_results[0]["trace"]  # cycle, rank, command, bank group, bank, row, column
+    recorded = [
+        [Event(int(c), int(k), int(g), int(b), int(row), int(col)) for c, r, k, g, b, row, col in trace if r == rank]
+        for rank in range(2)
+    ]
+    assert all(len(t) > 100 for t in recorded)
+    timing = dev.timing
+    assert python_verdicts(recorded, timing) == ["ok", "ok"]
+    traces = recorded + [mutate(rng, recorded[int(rng.integers(0, 2))]) for _ in range(300)]
+    want, got = python_verdicts(traces, timing), simulated_verdicts(traces, timing)
+    for k, (w, g) in enumerate(zip(want, got)):
+        assert g == w, f"seed {SEED + 5}, trace {k}: Python says\n  {w}\nthe simulation says\n  {g}"
+    assert sum(v != "ok" for v in want) > 100, "most mutations break a rule"
