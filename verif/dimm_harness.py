@@ -17,9 +17,13 @@ generated here from the block's JSON side file. The top holds what the cocotb te
   and its time-outs, exactly as :mod:`verif.tb.dimm_nmp` counts them (so both harnesses
   give the same ``cycles`` and DRAM commands for a job without pauses).
 
-Python writes the job's files, starts the simulation (cocotb drives the clock from C and
-waits for ``done``: :mod:`verif.tb.dimm_harness`) and reads the result files. The harness
-is never part of the synthesisable output.
+Python writes the job's files, starts the simulation (a C++ loop drives the clock until the
+top raises ``done``: ``verif/hdl/harness_main.cpp``, built by :func:`verif.runner.run_harness`)
+and reads the result files. The harness is never part of the synthesisable output.
+
+One difference from the Python testbench: a ``reset_at`` that falls before the PU is idle
+after power-up resets it on the cycle after it is first idle; the Python testbench resets
+it on that cycle (a reset at or after the idle point is pulsed on the same cycle in both).
 """
 
 from __future__ import annotations
@@ -404,6 +408,8 @@ def run_job(
     """
     from .runner import run_harness
 
+    for output in ("status.txt", "results.txt", "trace.csv", "failure.txt"):  # a reused folder's old run
+        (folder / output).unlink(missing_ok=True)
     plusargs = write_job_files(folder, job, params["ranks"])
     if dram_timing is not None:
         plusargs += [f"+DRAM_{f.name}={getattr(dram_timing, f.name)}" for f in fields(DDR4Timing)]

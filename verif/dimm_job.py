@@ -38,6 +38,20 @@ class DimmJob:
     reset_at: int | None = None
     resume_at: int | None = None
 
+    def __post_init__(self):
+        words = len(np.asarray(self.words).reshape(-1, 2))
+        issue = np.asarray(self.issue_cycles, np.int64)
+        if issue.shape != (words,):
+            raise ValueError(f"issue_cycles has {issue.size} entries for {words} words")
+        if words and issue.min() < 0:
+            raise ValueError("issue_cycles must be non-negative")
+        if (self.reset_at is None) != (self.resume_at is None):
+            raise ValueError("reset_at and resume_at go together: a reset, and the first word sent after it")
+        if self.reset_at is not None and (self.reset_at < 0 or not 0 <= self.resume_at <= words):
+            raise ValueError(
+                f"reset_at must be >= 0 and resume_at in 0..{words}, got {self.reset_at}, {self.resume_at}"
+            )
+
 
 def beat_arrays(beats: list[dict], lanes: int) -> dict[str, np.ndarray]:
     """Decoded result beats (``tag``, ``beat``, ``last``, ``data.<lane>``) as arrays."""

@@ -164,7 +164,14 @@ def run_harness(
     waves = _env_flag("WAVES") if waves is None else waves
     build_dir = _config_dir(f"{block}-harness", params, waves)
     json_path = build_dir / "rtl" / f"{block}.json"
-    harness_files = [SIM_PACKAGE, HARNESS_MAIN, WAIVERS, Path(__file__), Path(harness.__code__.co_filename)]
+    harness_files = [
+        SIM_PACKAGE,
+        HARNESS_MAIN,
+        WAIVERS,
+        Path(__file__),
+        Path(harness.__code__.co_filename),
+        Path(__file__).with_name("block_description.py"),
+    ]
     with _locked(build_dir.with_suffix(".lock")):
         stamp = _source_stamp(block, params, harness_files) + f" waves={waves}"
         stamp_path = build_dir / "source.stamp"
@@ -186,17 +193,12 @@ def build_simulation(what: str, sources: list[Path], top: str, *, build_dir: Pat
     C++ clock loop into ``build_dir/harness``; reused while the sources and Verilator are unchanged.
     Says on standard error when it builds and how long that took."""
     info = setup_verilator()
+    if " " in str(build_dir):
+        raise ValueError(
+            f"the build folder {str(build_dir)!r} has a space, which Verilator's makefiles cannot take: "
+            f"set RECNMP_SIM_BUILD to a folder without one"
+        )
     executable = build_dir / "harness"
-    stamp = hashlib.sha1(f"{info.version} {top} waves={waves}".encode())
-    for path in [*sources, HARNESS_MAIN]:
-        stamp.update(path.name.encode() + path.read_bytes())
-    stamp_path = build_dir / "build.stamp"
-    if executable.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp.hexdigest():
-        return executable
-    build_dir.mkdir(parents=True, exist_ok=True)
-    print(
-        f"[recnmp] building {what} with Verilator in {build_dir} (minutes; reused after)", file=sys.stderr, flush=True
-    )
     command = [
         str(info.executable),
         "--cc",
@@ -225,6 +227,17 @@ def build_simulation(what: str, sources: list[Path], top: str, *, build_dir: Pat
         *map(str, sources),
         str(HARNESS_MAIN),
     ]
+    # The stamp covers the command line (flags included) and every source's contents.
+    stamp = hashlib.sha1(f"{info.version} {command}".encode())
+    for path in [*sources, HARNESS_MAIN]:
+        stamp.update(path.name.encode() + path.read_bytes())
+    stamp_path = build_dir / "build.stamp"
+    if executable.is_file() and stamp_path.is_file() and stamp_path.read_text() == stamp.hexdigest():
+        return executable
+    build_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"[recnmp] building {what} with Verilator in {build_dir} (minutes; reused after)", file=sys.stderr, flush=True
+    )
     started = time.monotonic()
     with open(build_dir / "build.log", "w") as log:
         status = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=build_dir)

@@ -61,21 +61,27 @@ def python_verdicts(traces: Sequence[Sequence[Event]], timing: DDR4Timing) -> li
     return [python_verdict(t, timing) for t in traces]
 
 
+#: Bits of each field of an event word (recnmp_checker_harness.sv).
+_WIDTHS = {"trace": 16, "cycle": 40, "kind": 8, "bank_group": 8, "bank": 8, "row": 24, "column": 24}
+
+
 def _pack(trace: int, e: Event) -> int:
+    for name, value in (("trace", trace), *zip(Event._fields, e)):
+        if not 0 <= value < 1 << _WIDTHS[name]:
+            raise ValueError(f"event {e} of trace {trace}: {name} {value} does not fit in {_WIDTHS[name]} bits")
     return trace << 112 | e.kind << 104 | e.cycle << 64 | e.bank_group << 56 | e.bank << 48 | e.row << 24 | e.column
 
 
 def simulated_verdicts(traces: Sequence[Sequence[Event]], timing: DDR4Timing) -> list[str]:
     """The in-simulation checker's verdict of every trace (one simulation for all of them)."""
     from .dimm_harness import SIM_PACKAGE
-    from .runner import build_root, build_simulation, run_simulation
+    from .runner import _locked, build_root, build_simulation, run_simulation
 
-    executable = build_simulation(
-        "the DDR4 checker harness",
-        [SIM_PACKAGE, CHECKER_HARNESS],
-        "recnmp_checker_harness",
-        build_dir=build_root() / "checker-harness",
-    )
+    build_dir = build_root() / "checker-harness"
+    with _locked(build_dir.with_suffix(".lock")):  # pytest-xdist workers share the build
+        executable = build_simulation(
+            "the DDR4 checker harness", [SIM_PACKAGE, CHECKER_HARNESS], "recnmp_checker_harness", build_dir=build_dir
+        )
     with tempfile.TemporaryDirectory(dir=build_root()) as tmp:
         events = Path(tmp) / "events.hex"
         words = [_pack(k, e) for k, trace in enumerate(traces) for e in trace]

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+from hw.refresh_control import recovery_cycles
 from sw_driver import Device
 from sw_driver.backends import expected_beats
 from verif.dimm_harness import run_job
@@ -89,7 +90,7 @@ def test_the_harness_equals_the_python_testbench_across_a_reset(tmp_path):
     a, b = call_a.dimms[0], call_b.dimms[0]
     # The reset comes when A is two thirds done (after the PU's recovery from power-up).
     alone = run_job(_job(dev, call_a, trace=False), dev.backend.params, tmp_path / "a", name="a")
-    recovery = dev.timing.tRFC + 2 * dev.timing.tRP + CACHE // 64
+    recovery = recovery_cycles(dev.timing, dev.geometry) + CACHE // 64  # past the PU's first idle cycle
     job = _job(
         dev,
         call_b,
@@ -118,6 +119,19 @@ def test_a_protocol_violation_ends_the_job_with_the_checkers_message(tmp_path):
     )
     with pytest.raises(AssertionError, match=message):
         run_job(_job(dev, call), dev.backend.params, tmp_path / "strict", name="strict", dram_timing=stricter)
+
+
+def test_the_refresh_rules_are_checked_in_place(tmp_path):
+    """DRAM ranks that need a refresh every 600 cycles: the PU refreshes every 9360, so the
+    checker's refresh rules end the job."""
+    from hw.ddr4 import DDR4Timing
+
+    rng = np.random.default_rng(SEED + 4)
+    dev, call = _device_and_call(rng, bags=600)  # longer than 9 x 600 cycles
+    with pytest.raises(AssertionError, match=r"^DDR4 tREFI violation at cycle \d+, bank group \d bank \d: "):
+        run_job(
+            _job(dev, call), dev.backend.params, tmp_path / "refresh", name="refresh", dram_timing=DDR4Timing(tREFI=600)
+        )
 
 
 def test_a_job_that_never_ends_times_out_with_what_is_missing(tmp_path):

@@ -2,8 +2,8 @@
 //
 // Ddr4Checker is verif/ddr4_checker.py in SystemVerilog: the same rules, checked in the same
 // order, with the same messages, so that both name the same first violation of any command
-// trace (tests/verif/test_sim_harness.py checks that rule for rule). Ddr4Rank is
-// verif/dram_model.py: it feeds every command to its protocol and returns each RD's burst
+// trace (tests/verif/test_sim_checker.py checks that rule for rule). Ddr4Rank is
+// verif/dram_model.py: it feeds every command to its protocol checker and returns each RD's burst
 // tCL cycles later, one 16 B beat per cycle, from a sparse image loaded with $readmemh.
 //
 // Both work on DRAM cycles passed in by the caller, one command per call, so a port that
@@ -239,6 +239,7 @@ package recnmp_sim_pkg;
     // The last commands {cycle, cmd, bank group, bank, row, column}, for the message of a
     // violation (verif/dram_model.py keeps 12); formatted only then.
     longint recent[$][6];
+    bit violated_when_idle;  // the violation was found on a NOP cycle (no history, as in Python)
 
     function new(Ddr4Config timing_geometry, int rank_index, bit initial_unknown);
       c = timing_geometry;
@@ -279,7 +280,10 @@ package recnmp_sim_pkg;
         if (trace_file != 0)
           $fwrite(trace_file, "%0d,%0d,%0d,%0d,%0d,%0d,%0d\n", cycle, rank, cmd, bank_group, bank, row, column);
       end
-      if (protocol.command(cycle, cmd, bank_group, bank, row, column)) return 1;
+      if (protocol.command(cycle, cmd, bank_group, bank, row, column)) begin
+        violated_when_idle = cmd == NOP;
+        return 1;
+      end
       if (cmd == RD) begin
         key = image_key(bank_group, bank, row, column);
         if (image.exists(key)) burst = image[key];
@@ -294,7 +298,9 @@ package recnmp_sim_pkg;
 
     // The violation with the last commands, as verif/dram_model.py reports it.
     function automatic string report();
-      string text = {protocol.message, "\nlast commands:"};
+      string text = protocol.message;
+      if (violated_when_idle) return text;  // verif/dram_model.py checks idle cycles without history
+      text = {text, "\nlast commands:"};
       foreach (recent[k])
         text = {text, $sformatf("\n  cycle %0d: %s bank group %0d bank %0d row %0d column %0d", recent[k][0],
                                 command_name(int'(recent[k][1])), recent[k][2], recent[k][3], recent[k][4],
