@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from hw import isa
-from hw.ddr4 import DDR4Geometry, DDR4Timing, DramCommand
+from hw.ddr4 import DDR4Geometry, DDR4Timing
 from hw.refresh_control import recovery_cycles
 
 from .block_description import BlockDescription
 from .dimm_job import beat_arrays
 
-__all__ = ["HARNESS_TOP", "SIM_PACKAGE", "harness_source", "run_job"]
+__all__ = ["HARNESS_TOP", "SIM_PACKAGE", "harness_source", "read_job_results", "run_job", "write_job_files"]
 
 HARNESS_TOP = "recnmp_dimm_harness"
 #: The classes of the simulation-only models (checker, rank, stalls).
@@ -421,6 +421,3 @@ def run_job(
     results = read_job_results(folder, description)
     results["wall_seconds"] = wall
     return results
-
-
-__all__ += ["DramCommand", "read_job_results", "write_job_files"]

@@ -42,12 +42,9 @@ package recnmp_sim_pkg;
     longint last_act_bg[], last_rd_bg[];
     longint last_ref, window_start, refreshes, last_cycle, last_reset;
     longint counts[5];
-    longint controller_resets;
-    // The first violation: its constraint, cycle, bank and whole message.
+    // The first violation's whole message (its rule, cycle and bank, as in Python).
     bit violated;
-    string rule, message;
-    longint violation_cycle;
-    int violation_bank_group, violation_bank;
+    string message;
 
     function new(Ddr4Config timing_geometry, bit initial_unknown);
       int banks = timing_geometry.bank_groups * timing_geometry.banks_per_group;
@@ -74,13 +71,11 @@ package recnmp_sim_pkg;
       window_start = 0;
       refreshes = 0;
       last_cycle = NEVER;
-      controller_resets = 0;
       foreach (counts[k]) counts[k] = 0;
       if (initial_unknown) controller_reset(0);
     endfunction
 
     function automatic void controller_reset(longint cycle);
-      controller_resets++;
       last_reset = cycle;
       foreach (known[i]) known[i] = 0;
     endfunction
@@ -89,10 +84,6 @@ package recnmp_sim_pkg;
     function automatic bit fail(string rule_name, longint cycle, int bank_group, int bank, string detail);
       if (!violated) begin
         violated = 1;
-        rule = rule_name;
-        violation_cycle = cycle;
-        violation_bank_group = bank_group;
-        violation_bank = bank;
         message = $sformatf("DDR4 %s violation at cycle %0d, bank group %0d bank %0d: %s",
                             rule_name, cycle, bank_group, bank, detail);
       end
